@@ -1,0 +1,46 @@
+/** Turns a resolved configuration into the library objects it names. */
+import type { ParamSet } from '../core/params.js';
+import { Reptile } from '../algorithms/reptile.js';
+import { JointTraining } from '../algorithms/joint.js';
+import type { MetaLearner, MetaLearnerSetup } from '../algorithms/meta-learner.js';
+import { adam, sgd, type Optimizer } from '../nn/optimizers.js';
+import type { TrainConfig } from './train-options.js';
+
+/** The inner optimizer (training and evaluation use the same kind and rate). */
+export function innerOptimizer(config: TrainConfig): Optimizer {
+  return config.innerOptimizer === 'adam'
+    ? adam({ learningRate: config.learningRate, beta1: config.adamBeta1, beta2: config.adamBeta2 })
+    : sgd({ learningRate: config.learningRate, momentum: config.momentum });
+}
+
+function metaOptimizer(config: TrainConfig): Optimizer | undefined {
+  switch (config.metaOptimizer) {
+    case 'interpolate':
+      return undefined;
+    case 'sgd':
+      return sgd({ learningRate: config.metaStep });
+    case 'adam':
+      // beta1 = 0 as the paper's inner Adam; the rate is the annealed meta-step.
+      return adam({ learningRate: config.metaStep, beta1: 0 });
+  }
+}
+
+export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainConfig, setup: MetaLearnerSetup, initialParams: ParamSet): MetaLearner {
+  switch (algorithm) {
+    case 'reptile':
+      return new Reptile(setup, initialParams, {
+        innerIters: config.innerIters,
+        innerBatch: config.innerBatch,
+        metaBatch: config.metaBatch,
+        innerOptimizer: innerOptimizer(config),
+        persistInnerState: !config.freshInnerState,
+        metaOptimizer: metaOptimizer(config),
+      });
+    case 'joint':
+      return new JointTraining(setup, initialParams, {
+        stepsPerIteration: config.metaBatch * config.innerIters,
+        batchSize: config.innerBatch,
+        optimizer: innerOptimizer(config),
+      });
+  }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/**
+ * The `reptile` command. Usage errors are one line on stderr and exit code 2; a run that
+ * diverges says where and what to change, exit code 1.
+ */
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError } from 'commander';
+import { UsageError } from './errors.js';
+import { resolveTrainConfig, trainOptions, BENCHMARKS } from './train-options.js';
+import { packageVersion } from './metadata.js';
+import { RunDirError } from '../io/run-dir.js';
+import { DivergenceError } from '../train/meta-train.js';
+
+async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
+  if (!path) return {};
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--config ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--config ${path}: not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`--config ${path}: expected a JSON object of settings`);
+  return value as Record<string, unknown>;
+}
+
+function program(): Command {
+  const cli = new Command('reptile')
+    .description('Meta-learning on TensorFlow.js: Reptile, with baselines, on few-shot tasks')
+    .version(packageVersion())
+    .showSuggestionAfterError(false)
+    .exitOverride();
+  const train = cli
+    .command('train')
+    .description('meta-train on a benchmark and write a run directory (config.json, metrics.jsonl, summary.json, model/, charts/)')
+    .argument('<benchmark>', `the task distribution: ${BENCHMARKS.join(', ')}`)
+    .showSuggestionAfterError(false)
+    .exitOverride()
+    .action(async (benchmark: string, flags: Record<string, unknown>) => {
+      const config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));
+      const { runSineJob } = await import('./sine-job.js');
+      const summary = await runSineJob(config, (line) => console.log(line));
+      if (summary.baseline) {
+        const ratio = summary.eval.mseAfter / summary.baseline.eval.mseAfter;
+        console.log(`${summary.algorithm}'s MSE after adaptation is ${(100 * ratio).toFixed(1)}% of ${summary.baseline.algorithm}'s.`);
+      }
+      console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);
+    });
+  for (const option of trainOptions()) train.addOption(option);
+  return cli;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has already printed its one-line message (or the help/version text).
+      return error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2;
+    }
+    if (error instanceof UsageError || error instanceof RunDirError) {
+      console.error(`error: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof DivergenceError) {
+      console.error(`error: ${error.message}. Files written before it are kept.`);
+      return 1;
+    }
+    console.error(`error: ${(error as Error).message ?? error}`);
+    if (process.env.REPTILE_DEBUG) console.error((error as Error).stack);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

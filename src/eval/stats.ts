@@ -1,0 +1,17 @@
+/** Summary statistics as the original eval.py reports them. */
+
+export function mean(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** Population standard deviation (numpy's default, which the original used). */
+export function std(values: readonly number[]): number {
+  const m = mean(values);
+  return Math.sqrt(mean(values.map((v) => (v - m) ** 2)));
+}
+
+/** Half-width of the 95% confidence interval of the mean: 1.96 * std / sqrt(n). */
+export function ci95(values: readonly number[]): number {
+  return values.length === 0 ? NaN : (1.96 * std(values)) / Math.sqrt(values.length);
+}

@@ -1,0 +1,23 @@
+/** The library: everything here runs in Node and in the browser (no fs, path or workers). */
+export { tf, tidy } from './core/tf.js';
+export { useBackend, activeBackend, BACKENDS, type BackendChoice } from './core/backend.js';
+export { Rng } from './core/rng.js';
+export * from './core/params.js';
+export { mlp, type MlpOptions } from './nn/mlp.js';
+export { buildModel } from './nn/build.js';
+export type { Model, ModelSpec, MlpSpec, ApplyOptions } from './nn/model.js';
+export { INIT_SCHEMES, initKernel, initBias, type InitScheme } from './nn/init.js';
+export * from './nn/losses.js';
+export { logSoftmax, logSumExp } from './nn/ops.js';
+export * from './nn/optimizers.js';
+export * from './tasks/task.js';
+export { SineDistribution, type SineOptions, type SineTask } from './tasks/sine.js';
+export * from './algorithms/inner-loop.js';
+export type { MetaLearner, MetaLearnerSetup } from './algorithms/meta-learner.js';
+export { Reptile, reptileMetaGradient, type ReptileOptions } from './algorithms/reptile.js';
+export { JointTraining, type JointTrainingOptions } from './algorithms/joint.js';
+export * from './eval/stats.js';
+export * from './eval/regression.js';
+export { metaTrain, DivergenceError, type MetaTrainOptions, type TaskStreams } from './train/meta-train.js';
+export { metaStepSize } from './train/schedule.js';
+export { toArtifacts, modelFromArtifacts, toLayersModel, type ModelJson } from './io/model-format.js';

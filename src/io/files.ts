@@ -1,0 +1,27 @@
+/**
+ * File writes that never leave a half-written file behind: write to a temporary name in the
+ * same directory, then rename over the target (atomic on POSIX file systems).
+ */
+import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Appends one JSON object as a line (metrics.jsonl): earlier lines are never rewritten. */
+export async function appendJsonLine(path: string, value: unknown): Promise<void> {
+  await appendFile(path, JSON.stringify(value) + '\n');
+}

@@ -1,0 +1,77 @@
+/**
+ * Meta-parameters in TensorFlow.js model format (model.json + one weights file), written
+ * through tfjs-layers so that the files load with `tf.loadLayersModel` as an ordinary Keras-style
+ * model. Our own model description rides along in `userDefinedMetadata`, from which
+ * `modelFromArtifacts` rebuilds the functional model. Runs in Node and in the browser.
+ */
+import { tf } from '../core/tf.js';
+import type { ParamSet } from '../core/params.js';
+import type { Model, ModelSpec } from '../nn/model.js';
+import { buildModel } from '../nn/build.js';
+
+export const WEIGHTS_FILE = 'weights.bin';
+
+/** The model file's JSON (what model.json holds). */
+export interface ModelJson {
+  format: string;
+  generatedBy: string;
+  convertedBy: null;
+  modelTopology: unknown;
+  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  userDefinedMetadata: { reptile: { spec: ModelSpec; paramNames: string[] } & Record<string, unknown> };
+}
+
+/** A tfjs-layers model with the same architecture and weights as `model` with `params`. */
+export function toLayersModel(model: Model, params: ParamSet): tf.LayersModel {
+  const spec = model.spec;
+  const layers = spec.sizes.length - 1;
+  const seq = tf.sequential();
+  for (let l = 0; l < layers; l++) {
+    seq.add(
+      tf.layers.dense({
+        name: `dense${l}`,
+        units: spec.sizes[l + 1],
+        activation: l < layers - 1 ? spec.activation : 'linear',
+        ...(l === 0 ? { inputShape: [spec.sizes[0]] } : {}),
+      }),
+    );
+  }
+  seq.setWeights(Object.keys(params).map((n) => params[n]));
+  return seq;
+}
+
+/** The model file's JSON and the weight bytes. */
+export async function toArtifacts(model: Model, params: ParamSet, metadata: Record<string, unknown> = {}): Promise<{ json: ModelJson; weights: Uint8Array }> {
+  const layersModel = toLayersModel(model, params);
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await layersModel.save(tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
+  }));
+  layersModel.dispose();
+  const a = artifacts!;
+  const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(a.weightData as ArrayBuffer | ArrayBuffer[]));
+  const json: ModelJson = {
+    format: 'layers-model',
+    generatedBy: `reptile (TensorFlow.js ${tf.version.tfjs})`,
+    convertedBy: null,
+    modelTopology: a.modelTopology,
+    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: a.weightSpecs! }],
+    userDefinedMetadata: { reptile: { ...metadata, spec: model.spec, paramNames: Object.keys(params) } },
+  };
+  return { json, weights };
+}
+
+/** Rebuilds the functional model and its parameters from a model file's JSON and weight bytes. */
+export function modelFromArtifacts(json: ModelJson, weights: Uint8Array): { model: Model; params: ParamSet } {
+  const meta = json.userDefinedMetadata?.reptile;
+  if (!meta?.spec || !Array.isArray(meta.paramNames)) throw new Error('model.json was not written by reptile (no userDefinedMetadata.reptile)');
+  const specs = json.weightsManifest.flatMap((g) => g.weights);
+  const buffer = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  const named = tf.io.decodeWeights(buffer, specs);
+  if (specs.length !== meta.paramNames.length) throw new Error(`model.json lists ${specs.length} weights, expected ${meta.paramNames.length}`);
+  const params: Record<string, tf.Tensor> = {};
+  // Weights are stored in parameter order; tfjs-layers names them after the layers.
+  specs.forEach((s, i) => (params[meta.paramNames[i]] = named[s.name]));
+  return { model: buildModel(meta.spec), params };
+}

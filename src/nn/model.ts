@@ -1,0 +1,35 @@
+/**
+ * Functional models: parameters are explicit named tensors, so an algorithm can adapt copies of
+ * them, differentiate through updates, and average them, without hidden state.
+ */
+import type { tf } from '../core/tf.js';
+import type { ParamSet } from '../core/params.js';
+import type { Rng } from '../core/rng.js';
+import type { InitScheme } from './init.js';
+
+export interface ApplyOptions {
+  /** Training mode (batch statistics for batch norm). The paper's models always use batch statistics. */
+  training?: boolean;
+}
+
+/** A JSON description from which `buildModel` recreates the model (stored with exported weights). */
+export interface MlpSpec {
+  kind: 'mlp';
+  /** Layer widths, input first: [1, 64, 64, 1] is the sine model. */
+  sizes: number[];
+  activation: 'relu' | 'tanh';
+  init: InitScheme;
+}
+
+export type ModelSpec = MlpSpec;
+
+export interface Model {
+  readonly spec: ModelSpec;
+  /** Shape of one example, without the batch dimension. */
+  readonly inputShape: number[];
+  readonly outputSize: number;
+  /** Fresh parameters drawn from `rng`. */
+  init(rng: Rng): ParamSet;
+  /** Forward pass: x has shape [batch, ...inputShape]; returns [batch, outputSize]. */
+  apply(params: ParamSet, x: tf.Tensor, options?: ApplyOptions): tf.Tensor2D;
+}

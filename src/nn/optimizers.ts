@@ -1,0 +1,114 @@
+/**
+ * Optimizers over parameter sets, with their state made explicit so that it can persist across
+ * tasks (the original's inner Adam), start fresh (evaluation), be checkpointed, and be
+ * differentiated through (every update is plain differentiable tensor arithmetic).
+ *
+ * `step` is pure: it returns new parameters and a new state and never disposes its inputs.
+ */
+import { tf } from '../core/tf.js';
+import { cloneParams, mapParams, type ParamSet } from '../core/params.js';
+
+export interface OptimizerState {
+  /** Number of steps taken so far (Adam's bias correction uses it). */
+  step: number;
+  /** Per-parameter slot tensors, e.g. { m, v } for Adam, { velocity } for momentum SGD. */
+  slots: Record<string, ParamSet>;
+}
+
+export interface Optimizer {
+  readonly name: string;
+  readonly config: Readonly<Record<string, number | string | boolean>>;
+  init(params: ParamSet): OptimizerState;
+  /** One update. `learningRate` overrides the configured rate for this step (annealed schedules). */
+  step(params: ParamSet, grads: ParamSet, state: OptimizerState, learningRate?: number): { params: ParamSet; state: OptimizerState };
+}
+
+function checkRate(name: string, value: number, low: number, high: number, highOpen = false): void {
+  const ok = value >= low && (highOpen ? value < high : value <= high);
+  if (!Number.isFinite(value) || !ok) {
+    throw new RangeError(`${name} must be in [${low}, ${high}${highOpen ? ')' : ']'}, got ${value}`);
+  }
+}
+
+export interface SgdOptions {
+  learningRate: number;
+  /** Heavy-ball momentum: v <- momentum * v + g; p <- p - lr * v (TensorFlow's and PyTorch's form). */
+  momentum?: number;
+}
+
+export function sgd({ learningRate, momentum = 0 }: SgdOptions): Optimizer {
+  checkRate('learning rate', learningRate, 0, Infinity);
+  checkRate('momentum', momentum, 0, 1, true);
+  return {
+    name: 'sgd',
+    config: { learningRate, momentum },
+    init(params): OptimizerState {
+      const slots: Record<string, ParamSet> = momentum > 0 ? { velocity: mapParams(params, (p) => tf.zerosLike(p)) } : {};
+      return { step: 0, slots };
+    },
+    step(params, grads, state, lr = learningRate): { params: ParamSet; state: OptimizerState } {
+      if (momentum === 0) {
+        return {
+          params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(grads[n], lr)))),
+          state: { step: state.step + 1, slots: {} },
+        };
+      }
+      const velocity = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.velocity[n], momentum), grads[n])));
+      return {
+        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(velocity[n], lr)))),
+        state: { step: state.step + 1, slots: { velocity } },
+      };
+    },
+  };
+}
+
+export interface AdamOptions {
+  learningRate: number;
+  /** The Reptile paper uses beta1 = 0. */
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+}
+
+/**
+ * Adam in TensorFlow 1's form (the original Reptile code's optimizer): the bias correction is
+ * folded into the step size and epsilon is added to sqrt(v) uncorrected.
+ *   lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t);  p <- p - lr_t * m / (sqrt(v) + epsilon)
+ */
+export function adam({ learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 }: AdamOptions): Optimizer {
+  checkRate('learning rate', learningRate, 0, Infinity);
+  checkRate('adam beta1', beta1, 0, 1, true);
+  checkRate('adam beta2', beta2, 0, 1, true);
+  checkRate('adam epsilon', epsilon, 0, Infinity);
+  return {
+    name: 'adam',
+    config: { learningRate, beta1, beta2, epsilon },
+    init(params) {
+      return { step: 0, slots: { m: mapParams(params, (p) => tf.zerosLike(p)), v: mapParams(params, (p) => tf.zerosLike(p)) } };
+    },
+    step(params, grads, state, lr = learningRate) {
+      const t = state.step + 1;
+      const stepSize = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+      const m = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.m[n], beta1), tf.mul(grads[n], 1 - beta1))));
+      const v = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.v[n], beta2), tf.mul(tf.square(grads[n]), 1 - beta2))));
+      return {
+        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(tf.div(m[n], tf.add(tf.sqrt(v[n]), epsilon)), stepSize)))),
+        state: { step: t, slots: { m, v } },
+      };
+    },
+  };
+}
+
+export function disposeOptimizerState(state: OptimizerState | undefined): void {
+  if (!state) return;
+  for (const slot of Object.values(state.slots)) for (const t of Object.values(slot)) t.dispose();
+}
+
+export const OPTIMIZERS = ['sgd', 'adam'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+export function cloneOptimizerState(state: OptimizerState): OptimizerState {
+  const slots: Record<string, ParamSet> = {};
+  for (const [k, v] of Object.entries(state.slots)) slots[k] = cloneParams(v);
+  return { step: state.step, slots };
+}

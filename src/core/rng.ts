@@ -5,17 +5,41 @@
  * The generator is pure-rand's xoroshiro128+ (jumpable: a fork jumps 2^64 steps ahead, so
  * streams never overlap). Distributions on top of it are the few a meta-learner needs.
  */
-import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
+
+/** Murmur3's 32-bit finaliser: a bijection on 32-bit integers that mixes every input bit. */
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) | 0;
+}
+
+/**
+ * The generator's 128-bit state from a safe-integer seed. Seeding xoroshiro128+ with the raw seed
+ * (pure-rand's `xoroshiro128plus(seed)`) makes the first outputs nearly a linear function of the
+ * seed (the first float is ~1.0 for every small seed), and `seed | 0` merged seeds that differ
+ * above bit 31. The (high, low) halves of the seed are hashed injectively into the state instead.
+ */
+function seedState(seed: number): number[] {
+  const low = seed >>> 0;
+  const high = Math.floor(seed / 0x100000000) | 0;
+  const w0 = mix32((low + 0x9e3779b9) | 0);
+  const w1 = mix32((high + 0x3c6ef372) ^ w0);
+  const w2 = mix32((w1 + 0xdaa66d2b) ^ w0);
+  const w3 = mix32((w2 + 0x78dde6e4) ^ w1);
+  // An all-zero state would emit zeros forever.
+  return w0 === 0 && w1 === 0 && w2 === 0 && w3 === 0 ? [1, 0, 0, 0] : [w0, w1, w2, w3];
+}
 
 export class Rng {
   private constructor(private readonly gen: JumpableRandomGenerator) {}
 
   static fromSeed(seed: number): Rng {
     if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
-    return new Rng(xoroshiro128plus(seed | 0));
+    return new Rng(xoroshiro128plusFromState(seedState(seed)));
   }
 
   /** Restores a generator saved with `state()` (for checkpoints). */
@@ -49,7 +73,7 @@ export class Rng {
 
   /** Uniform integer in [0, n). */
   int(n: number): number {
-    if (!(n >= 1)) throw new RangeError(`int(n) needs n >= 1, got ${n}`);
+    if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`int(n) needs an integer n >= 1, got ${n}`);
     return uniformInt(this.gen, 0, n - 1);
   }
 

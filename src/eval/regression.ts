@@ -8,17 +8,12 @@ import { disposeParams, type ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
-import { disposeOptimizerState, type Optimizer } from '../nn/optimizers.js';
-import { disposeBatch, toBatch, trainStep, batchLoss } from '../algorithms/inner-loop.js';
-import { minibatchIndices, type EvalTask, type ExampleLayoutSource } from '../tasks/task.js';
+import { disposeBatch, toBatch, batchLoss } from '../algorithms/inner-loop.js';
+import { adaptToSupport, type AdaptationOptions } from './adapt.js';
+import type { EvalTask, ExampleLayoutSource } from '../tasks/task.js';
 import { ci95, mean } from './stats.js';
 
-export interface AdaptationOptions {
-  evalIters: number;
-  evalBatch: number;
-  /** A fresh state of this optimizer is used for every task. */
-  optimizer: Optimizer;
-}
+export type { AdaptationOptions };
 
 export interface AdaptationTrace {
   /** Query loss after each number of steps listed in `steps`. */
@@ -45,27 +40,12 @@ export async function adaptAndTrace(
   const query = toBatch(layout, task.query);
   const lossTensors: tf.Scalar[] = [];
   const predictionTensors: tf.Tensor[] = [];
-  const record = (params: ParamSet) => {
+  const adapted = adaptToSupport(model, loss, layout, metaParams, task.support, options, rng, (step, params) => {
+    if (!steps.includes(step)) return;
     lossTensors.push(batchLoss(model, loss, params, query));
     if (withPredictions) predictionTensors.push(tf.tidy(() => model.apply(params, query.x, { training: true })));
-  };
-  let params = metaParams;
-  let state = options.optimizer.init(metaParams);
-  const batches = minibatchIndices(task.support.count, options.evalBatch, options.evalIters, rng);
-  for (let step = 0; step <= options.evalIters; step++) {
-    if (steps.includes(step)) record(params);
-    if (step === options.evalIters) break;
-    const batch = toBatch(layout, task.support, batches[step]);
-    const next = trainStep(model, loss, options.optimizer, params, state, batch);
-    disposeBatch(batch);
-    next.loss.dispose();
-    if (params !== metaParams) disposeParams(params);
-    disposeOptimizerState(state);
-    params = next.params;
-    state = next.state;
-  }
-  if (params !== metaParams) disposeParams(params);
-  disposeOptimizerState(state);
+  });
+  if (adapted !== metaParams) disposeParams(adapted);
   disposeBatch(query);
   // One read per task, after all its steps: no host sync inside the adaptation loop.
   const losses = await Promise.all(lossTensors.map(async (t) => (await t.data())[0]));

@@ -8,6 +8,7 @@ import { tf } from '../core/tf.js';
 import type { ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import { initBias, initKernel, type InitScheme } from './init.js';
+import { tanh } from './ops.js';
 import type { MlpSpec, Model } from './model.js';
 
 export interface MlpOptions {
@@ -21,12 +22,14 @@ export function mlp(sizes: readonly number[], options: MlpOptions = {}): Model {
   }
   const spec: MlpSpec = { kind: 'mlp', sizes: [...sizes], activation: options.activation ?? 'relu', init: options.init ?? 'tensorflow' };
   const layers = sizes.length - 1;
-  const activate = spec.activation === 'tanh' ? tf.tanh : tf.relu;
+  // ops.tanh, not tf.tanh: second-order methods differentiate through it (see ops.ts).
+  const activate = spec.activation === 'tanh' ? tanh : tf.relu;
 
   return {
     spec,
     inputShape: [sizes[0]],
     outputSize: sizes[layers],
+    batchStatistics: false,
     init(rng: Rng): ParamSet {
       const params: Record<string, tf.Tensor> = {};
       for (let l = 0; l < layers; l++) {
@@ -41,7 +44,7 @@ export function mlp(sizes: readonly number[], options: MlpOptions = {}): Model {
         let h = x.reshape([x.shape[0], sizes[0]]) as tf.Tensor2D;
         for (let l = 0; l < layers; l++) {
           h = tf.add(tf.matMul(h, params[`dense${l}/kernel`] as tf.Tensor2D), params[`dense${l}/bias`]);
-          if (l < layers - 1) h = activate(h);
+          if (l < layers - 1) h = activate(h) as tf.Tensor2D;
         }
         return h;
       });

@@ -28,6 +28,8 @@ export interface Model {
   /** Shape of one example, without the batch dimension. */
   readonly inputShape: number[];
   readonly outputSize: number;
+  /** True when an example's output depends on the rest of its batch (batch normalisation with batch statistics). */
+  readonly batchStatistics: boolean;
   /** Fresh parameters drawn from `rng`. */
   init(rng: Rng): ParamSet;
   /** Forward pass: x has shape [batch, ...inputShape]; returns [batch, outputSize]. */

@@ -47,9 +47,14 @@ export function huber(delta = 1, reduction: Reduction = 'mean'): LossFn {
     return tf.tidy(() => {
       const error = tf.sub(prediction, target.reshape(prediction.shape));
       const absError = tf.abs(error);
-      const quadratic = tf.mul(0.5, tf.square(error));
-      const linear = tf.mul(delta, tf.sub(absError, 0.5 * delta));
-      return reduce(tf.where(tf.lessEqual(absError, delta), quadratic, linear), reduction);
+      // 1 where |error| < delta, else 0, built with step (whose gradient is zero): tf.where with
+      // tf.lessEqual has no gradient at all in tfjs ("gradient function not found for
+      // LessEqual"), and Select's gradient uses LogicalNot, which breaks second order.
+      const inside = tf.step(tf.sub(delta, absError));
+      // 0.5 (inside * error)^2 rather than inside * 0.5 error^2: no 0 * Infinity for huge errors.
+      const quadratic = tf.mul(0.5, tf.square(tf.mul(inside, error)));
+      const linear = tf.mul(tf.sub(1, inside), tf.mul(delta, tf.sub(absError, 0.5 * delta)));
+      return reduce(tf.add(quadratic, linear), reduction);
     });
   };
 }

@@ -15,12 +15,41 @@ const maxAsConstant = tf.customGrad(((x: tf.Tensor) => ({
   gradFunc: () => tf.zeros(x.shape),
 })) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
 
+/**
+ * tfjs's gradients of Exp and Tanh reuse the op's saved OUTPUT, and the engine saves outputs as
+ * clones that the tape does not connect back to the input: tf.grad of tf.grad through tf.exp or
+ * tf.tanh treats exp(x) / tanh(x) as constants there, and second derivatives come out silently
+ * wrong (or "Cannot compute gradient"). These versions rebuild the derivative from x with
+ * themselves, so every order of derivative is exact.
+ */
+type UnaryOp = (x: tf.Tensor) => tf.Tensor;
+type Save = (tensors: tf.Tensor[]) => void;
+/** A unary op whose gradient `grad(dy, x)` is computed from the (saved) input x. */
+const withGradFromInput = (forward: (x: tf.Tensor) => tf.Tensor, grad: (dy: tf.Tensor, x: tf.Tensor) => tf.Tensor): UnaryOp =>
+  tf.customGrad(((x: tf.Tensor, save: Save) => {
+    // Saved, not captured: x may be an intermediate that the forward pass's tidy disposes.
+    save([x]);
+    return { value: forward(x), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => grad(dy, saved[0]) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as UnaryOp;
+
+/** exp(x), differentiable at every order. */
+export const exp: UnaryOp = withGradFromInput(
+  (x) => tf.exp(x),
+  (dy, x) => tf.mul(dy, exp(x)),
+);
+
+/** tanh(x), differentiable at every order. */
+export const tanh: UnaryOp = withGradFromInput(
+  (x) => tf.tanh(x),
+  (dy, x) => tf.mul(dy, tf.sub(1, tf.square(tanh(x)))),
+);
+
 /** log(sum(exp(x))) along the last axis, keeping it; stable for large |x|. */
 export function logSumExp(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     // The shift cancels mathematically, so holding it constant leaves every derivative exact.
     const shift = maxAsConstant(x);
-    return tf.add(tf.log(tf.sum(tf.exp(tf.sub(x, shift)), -1, true)), shift);
+    return tf.add(tf.log(tf.sum(exp(tf.sub(x, shift)), -1, true)), shift);
   });
 }
 

@@ -29,17 +29,33 @@ async function readConfigFile(path: string | undefined): Promise<Record<string, 
   return value as Record<string, unknown>;
 }
 
+/**
+ * Commander's one-line messages for an unknown flag or command, or a missing argument, name what
+ * is wrong but not what is allowed: append that, on the same line.
+ */
+function outputErrorWithHint(command: string, commands: () => string[] = () => []) {
+  return (str: string, write: (s: string) => void) => {
+    const line = str.trimEnd();
+    if (line.startsWith('error: unknown option')) write(`${line}; run '${command} --help' for the allowed flags\n`);
+    else if (line.startsWith('error: unknown command')) write(`${line}; allowed: ${commands().join(', ')}\n`);
+    else if (line.startsWith("error: missing required argument 'benchmark'")) write(`${line}; allowed: ${BENCHMARKS.join(', ')}\n`);
+    else write(str);
+  };
+}
+
 function program(): Command {
-  const cli = new Command('reptile')
+  const cli: Command = new Command('reptile')
     .description('Meta-learning on TensorFlow.js: Reptile, with baselines, on few-shot tasks')
     .version(packageVersion())
     .showSuggestionAfterError(false)
+    .configureOutput({ outputError: outputErrorWithHint('reptile', () => cli.commands.map((c) => c.name())) })
     .exitOverride();
   const train = cli
     .command('train')
     .description('meta-train on a benchmark and write a run directory (config.json, metrics.jsonl, summary.json, model/, charts/)')
     .argument('<benchmark>', `the task distribution: ${BENCHMARKS.join(', ')}`)
     .showSuggestionAfterError(false)
+    .configureOutput({ outputError: outputErrorWithHint('reptile train') })
     .exitOverride()
     .action(async (benchmark: string, flags: Record<string, unknown>) => {
       const config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));

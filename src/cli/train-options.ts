@@ -115,6 +115,12 @@ export function trainOptions(): Option[] {
 const KEYS = new Set<string>(FLAGS.map((f) => f.key));
 
 /**
+ * Keys that config.json records besides the settings (the run's place, backend and versions):
+ * a run's config.json given back as --config is accepted, and these are ignored.
+ */
+const RECORDED_KEYS = new Set(['benchmark', 'out', 'force', 'backendUsed', 'model', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command']);
+
+/**
  * The complete configuration: benchmark defaults, then the --config file, then flags.
  * `fileSettings` keys are validated here (unknown keys and bad values are usage errors).
  */
@@ -126,7 +132,7 @@ export function resolveTrainConfig(benchmark: string, flags: Record<string, unkn
   const config: Record<string, unknown> = { benchmark: b };
   for (const spec of FLAGS) config[spec.key] = spec.defaults[b];
   for (const [key, value] of Object.entries(fileSettings)) {
-    if (['benchmark', 'out', 'force'].includes(key)) continue;
+    if (RECORDED_KEYS.has(key)) continue;
     if (!KEYS.has(key)) throw new UsageError(`--config: unknown setting '${key}'; allowed: ${[...KEYS].join(', ')}`);
     config[key] = validateSetting(FLAGS.find((f) => f.key === key)!, value);
   }

@@ -12,7 +12,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await writeFile(tmp, data);
     await rename(tmp, path);
   } catch (error) {
-    await rm(tmp, { force: true });
+    // A failing clean-up must not hide why the write failed.
+    await rm(tmp, { force: true }).catch(() => {});
     throw error;
   }
 }

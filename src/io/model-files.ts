@@ -13,10 +13,23 @@ export async function saveModel(dir: string, model: Model, params: ParamSet, met
   await writeJsonAtomic(join(dir, 'model.json'), json);
 }
 
+/** Loads a model directory; a missing, truncated or corrupt file is an error naming the directory. */
 export async function loadModel(dir: string): Promise<{ model: Model; params: ParamSet; json: ModelJson }> {
-  const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
-  const paths = json.weightsManifest.flatMap((g) => g.paths);
-  const parts = await Promise.all(paths.map((p) => readFile(join(dir, p))));
-  const weights = new Uint8Array(Buffer.concat(parts));
-  return { ...modelFromArtifacts(json, weights), json };
+  const jsonPath = join(dir, 'model.json');
+  let json: ModelJson;
+  try {
+    json = JSON.parse(await readFile(jsonPath, 'utf8')) as ModelJson;
+  } catch (error) {
+    if (error instanceof SyntaxError) throw new Error(`${jsonPath}: not valid JSON (${error.message})`);
+    throw error;
+  }
+  try {
+    if (!Array.isArray(json?.weightsManifest)) throw new Error('model.json has no weightsManifest');
+    const paths = json.weightsManifest.flatMap((g) => g.paths);
+    const parts = await Promise.all(paths.map((p) => readFile(join(dir, p))));
+    const weights = new Uint8Array(Buffer.concat(parts));
+    return { ...modelFromArtifacts(json, weights), json };
+  } catch (error) {
+    throw new Error(`cannot load the model in ${dir}: ${(error as Error).message}`);
+  }
 }

@@ -66,10 +66,15 @@ export async function toArtifacts(model: Model, params: ParamSet, metadata: Reco
 export function modelFromArtifacts(json: ModelJson, weights: Uint8Array): { model: Model; params: ParamSet } {
   const meta = json.userDefinedMetadata?.reptile;
   if (!meta?.spec || !Array.isArray(meta.paramNames)) throw new Error('model.json was not written by reptile (no userDefinedMetadata.reptile)');
+  if (!Array.isArray(json.weightsManifest)) throw new Error('model.json has no weightsManifest');
   const specs = json.weightsManifest.flatMap((g) => g.weights);
+  if (specs.length !== meta.paramNames.length) throw new Error(`model.json lists ${specs.length} weights, expected ${meta.paramNames.length}`);
+  const expectedBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * (s.dtype === 'bool' ? 1 : 4), 0);
+  if (specs.every((s) => !s.quantization) && weights.byteLength !== expectedBytes) {
+    throw new Error(`the weights are ${weights.byteLength} bytes but model.json describes ${expectedBytes}: the weights file is truncated or corrupt`);
+  }
   const buffer = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
   const named = tf.io.decodeWeights(buffer, specs);
-  if (specs.length !== meta.paramNames.length) throw new Error(`model.json lists ${specs.length} weights, expected ${meta.paramNames.length}`);
   const params: Record<string, tf.Tensor> = {};
   // Weights are stored in parameter order; tfjs-layers names them after the layers.
   specs.forEach((s, i) => (params[meta.paramNames[i]] = named[s.name]));

@@ -35,7 +35,11 @@ export class RunDir {
       if (!force) throw new RunDirError(`--out ${path} already holds a run; choose another --out or pass --force to replace it`);
       for (const f of Object.values(RUN_FILES)) await rm(join(path, f), { recursive: true, force: true });
     }
-    await mkdir(path, { recursive: true });
+    try {
+      await mkdir(path, { recursive: true });
+    } catch (error) {
+      throw new RunDirError(`--out ${path}: cannot create the directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); choose another --out`);
+    }
     return new RunDir(path);
   }
 

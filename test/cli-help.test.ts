@@ -1,0 +1,99 @@
+/**
+ * `reptile --help` and `reptile train --help`: every flag with its default (DESIGN.md,
+ * "Contracts"), on stdout, exit code 0.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FLAGS } from '../src/cli/train-options.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CLI = resolve(HERE, '../src/cli/main.js');
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[]): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * The help's option entries, keyed by long flag, each with its wrapped lines joined and
+ * whitespace collapsed.
+ */
+function optionEntries(help: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  const section = help.split(/^Options:\s*$/m)[1] ?? '';
+  let current: string[] = [];
+  const flush = () => {
+    if (current.length === 0) return;
+    const text = current.join(' ').replace(/\s+/g, ' ').trim();
+    const long = /--[a-z0-9-]+/.exec(text);
+    if (long) entries.set(long[0], text);
+    current = [];
+  };
+  for (const line of section.split('\n')) {
+    if (/^\S/.test(line)) break; // the next section
+    if (/^ {2}-/.test(line)) flush();
+    if (line.trim() !== '') current.push(line);
+  }
+  flush();
+  return entries;
+}
+
+/** DESIGN.md's flags that the sine benchmark takes (classification-only and later flags aside). */
+const DESIGN_SINE_FLAGS = [
+  '--shots', '--train-shots', '--inner-batch', '--inner-iters', '--learning-rate', '--meta-step', '--meta-step-final',
+  '--meta-batch', '--meta-iters', '--eval-batch', '--eval-iters', '--eval-samples', '--eval-interval', '--sgd', '--seed',
+  '--algorithm', '--out', '--backend',
+];
+
+test('reptile train --help lists every flag with its default', async () => {
+  for (const args of [['train', '--help'], ['train', 'sine', '--help'], ['help', 'train']]) {
+    const { code, stdout, stderr } = await runCli(args);
+    assert.equal(code, 0, `reptile ${args.join(' ')}: ${stderr}`);
+    assert.equal(stderr, '');
+    const entries = optionEntries(stdout);
+    for (const spec of FLAGS) {
+      const long = spec.flags.split(' ')[0];
+      const entry = entries.get(long);
+      assert.ok(entry, `reptile ${args.join(' ')} does not list ${long}`);
+      const shown = `default sine: ${JSON.stringify(spec.defaults.sine)}`;
+      assert.ok(entry.includes(shown), `${long} should show "${shown}": ${entry}`);
+      for (const choice of spec.choices ?? []) assert.ok(entry.includes(`"${choice}"`), `${long} should list the choice ${choice}: ${entry}`);
+    }
+    for (const long of [...DESIGN_SINE_FLAGS, '--config', '--force']) assert.ok(entries.has(long), `${long} missing from the help`);
+    assert.match(entries.get('--out')!, /default/);
+    assert.match(stdout, /<benchmark>/);
+    assert.match(stdout, /\bsine\b/);
+  }
+});
+
+test('reptile --help lists the train command, exit code 0', async () => {
+  const { code, stdout, stderr } = await runCli(['--help']);
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, '');
+  assert.match(stdout, /^Usage: reptile/m);
+  assert.match(stdout, /^\s+train\b/m);
+});
+
+test('reptile --version prints the package version', async () => {
+  const { code, stdout } = await runCli(['--version']);
+  assert.equal(code, 0);
+  const pkg = JSON.parse(await readFile(resolve(HERE, '../../package.json'), 'utf8'));
+  assert.equal(stdout.trim(), pkg.version);
+});

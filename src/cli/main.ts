@@ -10,6 +10,7 @@ import { resolveTrainConfig, trainOptions, BENCHMARKS } from './train-options.js
 import { packageVersion } from './metadata.js';
 import { RunDirError } from '../io/run-dir.js';
 import { DivergenceError } from '../train/meta-train.js';
+import { registerDataCommand } from './data-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -68,6 +69,7 @@ function program(): Command {
       console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);
     });
   for (const option of trainOptions()) train.addOption(option);
+  registerDataCommand(cli);
   return cli;
 }
 

@@ -20,6 +20,7 @@ import { buildLearner, innerOptimizer } from './build.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
 import type { TrainConfig } from './train-options.js';
+import { UsageError } from './errors.js';
 
 export interface AlgorithmResult {
   algorithm: string;
@@ -70,8 +71,14 @@ export async function runSineJob(config: TrainConfig, log: (line: string) => voi
   const setup = { model, loss, layout: distribution };
   const rngs = streams(config.seed);
 
+  // The backend first: a backend that is not installed must not cost the user an old run.
+  let backend: Awaited<ReturnType<typeof useBackend>>;
+  try {
+    backend = await useBackend(config.backend);
+  } catch (error) {
+    throw new UsageError(`--backend ${config.backend}: ${(error as Error).message}`);
+  }
   const runDir = await RunDir.create(config.out, { force: config.force });
-  const backend = await useBackend(config.backend);
   await runDir.writeConfig({ ...config, backendUsed: backend, model: model.spec, ...runMetadata() });
 
   const evalOptions = { evalIters: config.evalIters, evalBatch: config.evalBatch, optimizer: innerOptimizer(config) };

@@ -41,7 +41,7 @@ function build(kind: Kind, theta0: ParamSet, learningRate = 0.02): MetaLearner {
   }
 }
 
-/** Meta-trains from a seed with the streams split as src/cli/sine-job.ts splits them; returns the raw bytes. */
+/** Meta-trains from a seed with the streams split as src/cli/streams.ts splits them; returns the raw bytes. */
 async function trainFromSeed(seed: number, kind: Kind, metaIters: number): Promise<Uint8Array> {
   const root = Rng.fromSeed(seed);
   const init = root.fork();
@@ -128,6 +128,7 @@ class ScriptedLearner implements MetaLearner {
   optimizerStates(): Record<string, OptimizerState | undefined> {
     return {};
   }
+  restoreOptimizerStates(): void {}
   setParams(): void {}
   dispose(): void {}
 }

@@ -38,7 +38,7 @@ test(`sine: Reptile (${META_ITERS} meta-iterations) adapts much better than join
   const setup = { model, loss, layout: distribution };
   const learningRate = 0.02;
 
-  // Streams split as src/cli/sine-job.ts splits them.
+  // Streams split as src/cli/streams.ts splits them.
   const root = Rng.fromSeed(SEED);
   const init = root.fork();
   const tasks = root.fork();

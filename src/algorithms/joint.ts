@@ -70,6 +70,13 @@ export class JointTraining implements MetaLearner {
     return { inner: this.state };
   }
 
+  restoreOptimizerStates(states: Record<string, OptimizerState | undefined>): void {
+    if (states.inner) {
+      disposeOptimizerState(this.state);
+      this.state = states.inner;
+    }
+  }
+
   dispose(): void {
     disposeParams(this.theta);
     disposeOptimizerState(this.state);

@@ -30,8 +30,10 @@ export interface MetaLearner {
    * minibatches. Returns the mean inner minibatch loss (a device scalar the caller disposes).
    */
   metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): tf.Scalar;
-  /** Everything a checkpoint needs besides the meta-parameters. */
+  /** Everything a checkpoint needs besides the meta-parameters (read them, do not dispose them). */
   optimizerStates(): Record<string, OptimizerState | undefined>;
+  /** Restores states saved from `optimizerStates()` (the learner takes ownership; missing keys stay as they are). */
+  restoreOptimizerStates(states: Record<string, OptimizerState | undefined>): void;
   /** Replaces the meta-parameters (the learner takes ownership of `params`). */
   setParams(params: ParamSet): void;
   dispose(): void;

@@ -123,6 +123,17 @@ export class Reptile implements MetaLearner {
     return { inner: this.innerState, meta: this.metaState };
   }
 
+  restoreOptimizerStates(states: Record<string, OptimizerState | undefined>): void {
+    if ('inner' in states) {
+      disposeOptimizerState(this.innerState);
+      this.innerState = states.inner;
+    }
+    if ('meta' in states && this.options.metaOptimizer) {
+      disposeOptimizerState(this.metaState);
+      this.metaState = states.meta;
+    }
+  }
+
   dispose(): void {
     disposeParams(this.theta);
     disposeOptimizerState(this.innerState);

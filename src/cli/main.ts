@@ -4,7 +4,8 @@
  * diverges says where and what to change, exit code 1.
  */
 import { readFile } from 'node:fs/promises';
-import { Command, CommanderError } from 'commander';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './errors.js';
 import { resolveTrainConfig, trainOptions, BENCHMARKS } from './train-options.js';
 import { packageVersion } from './metadata.js';
@@ -44,6 +45,15 @@ function outputErrorWithHint(command: string, commands: () => string[] = () => [
   };
 }
 
+/** The recorded settings of the run in `dir` (its config.json), for --resume. */
+async function readRunConfig(dir: string) {
+  const settings = await readConfigFile(join(dir, 'config.json')).catch(() => {
+    throw new UsageError(`--resume ${dir}: no run there (no readable config.json)`);
+  });
+  const config = resolveTrainConfig(String(settings.benchmark), {}, settings);
+  return { ...config, out: dir, force: false };
+}
+
 function program(): Command {
   const cli: Command = new Command('reptile')
     .description('Meta-learning on TensorFlow.js: Reptile, with baselines, on few-shot tasks')
@@ -54,21 +64,31 @@ function program(): Command {
   const train = cli
     .command('train')
     .description('meta-train on a benchmark and write a run directory (config.json, metrics.jsonl, summary.json, model/, charts/)')
-    .argument('<benchmark>', `the task distribution: ${BENCHMARKS.join(', ')}`)
+    .argument('[benchmark]', `the task distribution: ${BENCHMARKS.join(', ')}`)
     .showSuggestionAfterError(false)
     .configureOutput({ outputError: outputErrorWithHint('reptile train') })
     .exitOverride()
-    .action(async (benchmark: string, flags: Record<string, unknown>) => {
-      const config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));
-      const { runSineJob } = await import('./sine-job.js');
-      const summary = await runSineJob(config, (line) => console.log(line));
-      if (summary.baseline) {
-        const ratio = summary.eval.mseAfter / summary.baseline.eval.mseAfter;
-        console.log(`${summary.algorithm}'s MSE after adaptation is ${(100 * ratio).toFixed(1)}% of ${summary.baseline.algorithm}'s.`);
+    .action(async (benchmark: string | undefined, flags: Record<string, unknown>) => {
+      const resume = flags.resume as string | undefined;
+      let config;
+      if (resume) {
+        const settings = Object.keys(flags).filter((k) => k !== 'resume' && flags[k] !== undefined);
+        if (benchmark || settings.length > 0) throw new UsageError(`--resume ${resume} continues with the run's recorded settings; drop ${benchmark ? `'${benchmark}'` : `--${settings[0].replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`}`);
+        config = await readRunConfig(resume);
+      } else {
+        if (!benchmark) throw new UsageError(`missing benchmark: allowed: ${BENCHMARKS.join(', ')} (or --resume RUN_DIR)`);
+        config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));
       }
+      const { runTrainJob } = await import('./train-job.js');
+      const { benchmarkSetup } = await import('./benchmarks/index.js');
+      const setup = await benchmarkSetup(config);
+      const summary = await runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line) });
+      const ratio = setup.compare?.(summary);
+      if (ratio) console.log(ratio);
       console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);
     });
   for (const option of trainOptions()) train.addOption(option);
+  train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint, with its recorded settings'));
   registerDataCommand(cli);
   return cli;
 }

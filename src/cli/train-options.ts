@@ -40,6 +40,7 @@ export interface TrainConfig {
   evalSamples: number;
   evalInterval: number;
   evalIntervalSamples: number;
+  checkpointInterval: number;
   init: (typeof INIT_SCHEMES)[number];
   activation: 'tanh' | 'relu';
   hidden: number[];
@@ -87,6 +88,7 @@ export const FLAGS: FlagSpec[] = [
   { key: 'evalSamples', flags: '--eval-samples <n>', description: 'tasks in the final evaluation', parse: integer(1), defaults: same(1000) },
   { key: 'evalInterval', flags: '--eval-interval <n>', description: 'evaluate every n meta-iterations (0: only at the end)', parse: integer(0), defaults: same(1000) },
   { key: 'evalIntervalSamples', flags: '--eval-interval-samples <n>', description: 'tasks per periodic evaluation', parse: integer(1), defaults: same(100) },
+  { key: 'checkpointInterval', flags: '--checkpoint-interval <n>', description: 'write a checkpoint every n meta-iterations (0: only at the end); --resume continues from it', parse: integer(0), defaults: same(1000) },
   { key: 'init', flags: '--init <scheme>', description: "initialiser: tensorflow (Glorot-uniform, zero bias) or pytorch (Kaiming-uniform); sine's default is the paper's sine demo's", choices: INIT_SCHEMES, defaults: same('pytorch') },
   { key: 'activation', flags: '--activation <fn>', description: 'hidden activation', choices: ['tanh', 'relu'], defaults: same('tanh') },
   { key: 'hidden', flags: '--hidden <sizes>', description: 'hidden layer widths, comma-separated', parse: integerList(1), defaults: same([64, 64]) },

@@ -43,6 +43,12 @@ export class RunDir {
     return new RunDir(path);
   }
 
+  /** An existing run (for --resume and `reptile eval`). */
+  static open(path: string, flag = '--resume'): RunDir {
+    if (!existsSync(join(path, RUN_FILES.config))) throw new RunDirError(`${flag} ${path}: no run there (no ${RUN_FILES.config})`);
+    return new RunDir(path);
+  }
+
   file(name: string): string {
     return join(this.path, name);
   }

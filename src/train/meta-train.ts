@@ -19,6 +19,15 @@ export interface MetaTrainOptions {
   onIteration?: (iteration: number, loss: number) => void | Promise<void>;
   /** Called with the number of finished iterations at each evaluation point. */
   onEvaluate?: (iterationsDone: number) => void | Promise<void>;
+  /** Call `onCheckpoint` every this many iterations (0: never) and after the last. */
+  checkpointInterval?: number;
+  /** Called after `onEvaluate` at checkpoint points, with the number of finished iterations. */
+  onCheckpoint?: (iterationsDone: number) => void | Promise<void>;
+}
+
+/** True when `done` iterations complete an interval of `interval` (or the whole run). */
+function due(done: number, interval: number | undefined, total: number): boolean {
+  return done === total || (interval !== undefined && interval > 0 && done % interval === 0);
 }
 
 /** Raised when the training loss stops being a finite number. */
@@ -54,8 +63,7 @@ export async function metaTrain(
     if (!Number.isFinite(loss)) throw new DivergenceError(i + 1, loss, divergenceHint);
     await options.onIteration?.(i + 1, loss);
     const done = i + 1;
-    if (options.onEvaluate && ((options.evalInterval > 0 && done % options.evalInterval === 0) || done === options.metaIters)) {
-      await options.onEvaluate(done);
-    }
+    if (options.onEvaluate && due(done, options.evalInterval, options.metaIters)) await options.onEvaluate(done);
+    if (options.onCheckpoint && due(done, options.checkpointInterval, options.metaIters)) await options.onCheckpoint(done);
   }
 }

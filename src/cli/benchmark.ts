@@ -1,0 +1,29 @@
+/** What a benchmark gives the training job: its tasks, model, evaluations and charts. */
+import type { ParamSet } from '../core/params.js';
+import type { Model } from '../nn/model.js';
+import type { LossFn } from '../nn/losses.js';
+import type { TaskDistribution } from '../tasks/task.js';
+import type { MetaLearner } from '../algorithms/meta-learner.js';
+import type { RunDir } from '../io/run-dir.js';
+
+export interface BenchmarkSetup {
+  readonly name: string;
+  readonly model: Model;
+  readonly loss: LossFn;
+  /** Meta-training tasks. */
+  readonly trainTasks: TaskDistribution;
+  /** Periodic evaluation: the metrics of one metrics.jsonl line (besides iteration, time, algorithm). */
+  evaluatePeriodic(params: ParamSet): Promise<Record<string, number>>;
+  /** The final evaluation: summary.json's `eval`. */
+  evaluateFinal(params: ParamSet): Promise<Record<string, unknown>>;
+  /** A few words for the progress line from a periodic evaluation. */
+  describePeriodic(metrics: Record<string, number>): string;
+  /** One line for the terminal from a final evaluation. */
+  describeFinal(algorithm: string, evaluation: Record<string, unknown>): string;
+  /** Charts from the metrics and the trained learners. */
+  writeCharts(runDir: RunDir, metrics: Record<string, unknown>[], learners: MetaLearner[]): Promise<void>;
+  /** A line comparing the algorithm with its baseline, when there is one. */
+  compare?(summary: { eval: Record<string, unknown>; algorithm: string; baseline?: { algorithm: string; eval: Record<string, unknown> } }): string | undefined;
+  /** Releases what the benchmark holds (datasets are plain arrays; tensors if any). */
+  dispose?(): void;
+}

@@ -1,0 +1,240 @@
+/**
+ * `reptile train`: meta-train the configured algorithm (and then the baseline, at the same
+ * budget) on a benchmark, with periodic evaluation into metrics.jsonl, checkpoints that a
+ * resumed run continues from with identical results, the model export, charts and summary.json.
+ */
+import { readFile } from 'node:fs/promises';
+import { Rng } from '../core/rng.js';
+import { useBackend } from '../core/backend.js';
+import { disposeParams } from '../core/params.js';
+import type { MetaLearner } from '../algorithms/meta-learner.js';
+import { metaTrain } from '../train/meta-train.js';
+import { RunDir, RUN_FILES } from '../io/run-dir.js';
+import { saveModel } from '../io/model-files.js';
+import { writeFileAtomic } from '../io/files.js';
+import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
+import { buildLearner } from './build.js';
+import { runStreams } from './streams.js';
+import { createProgress } from './progress.js';
+import { runMetadata } from './metadata.js';
+import { UsageError } from './errors.js';
+import type { BenchmarkSetup } from './benchmark.js';
+import type { TrainConfig } from './train-options.js';
+
+export const CHECKPOINT_FILE = `${RUN_FILES.checkpoint}/state.bin`;
+
+export interface PhaseResult {
+  algorithm: string;
+  /** Meta-training time including periodic evaluations (summed over resumed sessions). */
+  wallSeconds: number;
+  /** Meta-training time without periodic evaluations. */
+  trainingSeconds: number;
+  /** Meta-iterations per second of training time. */
+  metaItersPerSecond: number;
+  eval: Record<string, unknown>;
+}
+
+export interface TrainSummary {
+  benchmark: string;
+  algorithm: string;
+  metaIters: number;
+  /** This session's wall time: both phases, evaluations, charts. */
+  wallSeconds: number;
+  trainingSeconds: number;
+  metaItersPerSecond: number;
+  msPerMetaIteration: number;
+  backend: string;
+  eval: Record<string, unknown>;
+  baseline?: PhaseResult;
+  runDir: string;
+}
+
+/** Job state kept in a checkpoint besides tensors and random streams. */
+interface JobState {
+  phase: number;
+  finished: PhaseResult[];
+  lossSum: number;
+  lossCount: number;
+  wallSeconds: number;
+  evalSeconds: number;
+}
+
+
+async function selectBackend(config: TrainConfig): Promise<string> {
+  try {
+    return await useBackend(config.backend);
+  } catch (error) {
+    throw new UsageError(`--backend ${config.backend}: ${(error as Error).message}`);
+  }
+}
+
+async function readMetrics(runDir: RunDir): Promise<Record<string, unknown>[]> {
+  let text = '';
+  try {
+    text = await readFile(runDir.file(RUN_FILES.metrics), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      // A line cut by a kill: everything after it is newer than any checkpoint anyway.
+      break;
+    }
+  }
+  return out;
+}
+
+export interface TrainJobOptions {
+  /** Continue the run in config.out from its checkpoint. */
+  resume?: boolean;
+  log: (line: string) => void;
+}
+
+export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log }: TrainJobOptions): Promise<TrainSummary> {
+  const sessionStart = performance.now();
+  const backend = await selectBackend(config);
+  let runDir: RunDir;
+  let checkpoint: Checkpoint | undefined;
+  if (resume) {
+    runDir = RunDir.open(config.out);
+    checkpoint = await loadCheckpoint(runDir.file(CHECKPOINT_FILE)).catch((error: Error) => {
+      throw new UsageError(`--resume ${config.out}: ${error.message}`);
+    });
+  } else {
+    runDir = await RunDir.create(config.out, { force: config.force });
+    await runDir.writeConfig({ ...config, backendUsed: backend, model: benchmark.model.spec, ...runMetadata() });
+  }
+  const state: JobState = (checkpoint?.extra as unknown as JobState | undefined) ?? { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 };
+  const algorithms: TrainConfig['algorithm'][] = [config.algorithm, ...(config.baseline !== 'none' && config.baseline !== config.algorithm ? [config.baseline] : [])];
+
+  if (checkpoint) {
+    // Drop metrics written after the checkpoint (they will be written again, identically).
+    const kept = (await readMetrics(runDir)).filter((m) => {
+      const phase = algorithms.indexOf(m.algorithm as TrainConfig['algorithm']);
+      return phase < state.phase || (phase === state.phase && Number(m.iteration) <= checkpoint!.iteration);
+    });
+    await writeFileAtomic(runDir.file(RUN_FILES.metrics), kept.map((m) => JSON.stringify(m) + '\n').join(''));
+  }
+
+  const resumePhase = checkpoint ? state.phase : -1;
+  const theta0 = benchmark.model.init(runStreams(config.seed).init);
+  const learners: MetaLearner[] = [];
+  try {
+    for (let phase = 0; phase < algorithms.length; phase++) {
+      const learner = buildLearner(algorithms[phase], config, { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks }, theta0);
+      learners.push(learner);
+      const streams = runStreams(config.seed).phase(phase);
+      let start = 0;
+      if (phase < resumePhase) {
+        // Finished in an earlier session: its final parameters are in the export (phase 0) or
+        // were only needed for its summary and charts, which we rebuild from the checkpoint.
+        const saved = await loadCheckpoint(runDir.file(`${RUN_FILES.checkpoint}/phase${phase}.bin`));
+        learner.setParams(saved.params);
+        continue;
+      }
+      if (checkpoint && phase === resumePhase) {
+        learner.setParams(checkpoint.params);
+        learner.restoreOptimizerStates(checkpoint.optimizerStates);
+        streams.tasks = Rng.fromState(checkpoint.rngStates.tasks);
+        streams.batches = Rng.fromState(checkpoint.rngStates.batches);
+        start = checkpoint.iteration;
+      } else {
+        Object.assign(state, { phase, lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 });
+      }
+      const result = await trainPhase(config, benchmark, runDir, learner, streams, start, state);
+      state.finished.push(result);
+      // The finished phase's parameters, for a session that resumes during a later phase.
+      await saveCheckpoint(runDir.file(`${RUN_FILES.checkpoint}/phase${phase}.bin`), { iteration: config.metaIters, params: learner.params, optimizerStates: {}, rngStates: {}, extra: {} });
+      if (phase === 0) await saveModel(runDir.file(RUN_FILES.model), benchmark.model, learner.params, { benchmark: config.benchmark, algorithm: learner.algorithm, seed: config.seed });
+      log(benchmark.describeFinal(phase === 0 ? learner.algorithm : `${learner.algorithm} (baseline)`, result.eval));
+      state.phase = phase + 1;
+    }
+
+    await benchmark.writeCharts(runDir, await readMetrics(runDir), learners);
+    const [main, baseline] = state.finished;
+    const summary: TrainSummary = {
+      benchmark: config.benchmark,
+      algorithm: main.algorithm,
+      metaIters: config.metaIters,
+      wallSeconds: (performance.now() - sessionStart) / 1000,
+      trainingSeconds: main.trainingSeconds,
+      metaItersPerSecond: main.metaItersPerSecond,
+      msPerMetaIteration: (1000 * main.trainingSeconds) / config.metaIters,
+      backend,
+      eval: main.eval,
+      ...(baseline ? { baseline } : {}),
+      runDir: config.out,
+    };
+    await runDir.writeSummary(summary);
+    return summary;
+  } finally {
+    learners.forEach((l) => l.dispose());
+    disposeParams(theta0);
+  }
+}
+
+async function trainPhase(
+  config: TrainConfig,
+  benchmark: BenchmarkSetup,
+  runDir: RunDir,
+  learner: MetaLearner,
+  streams: { tasks: Rng; batches: Rng },
+  startIteration: number,
+  state: JobState,
+): Promise<PhaseResult> {
+  const progress = createProgress(learner.algorithm, config.metaIters);
+  let sessionStart = performance.now();
+  const elapsed = () => state.wallSeconds + (performance.now() - sessionStart) / 1000;
+  try {
+    await metaTrain(learner, benchmark.trainTasks, streams, {
+      metaIters: config.metaIters,
+      metaStep: config.metaStep,
+      metaStepFinal: config.metaStepFinal,
+      evalInterval: config.evalInterval,
+      checkpointInterval: config.checkpointInterval,
+      startIteration,
+      onIteration(iteration, value) {
+        state.lossSum += value;
+        state.lossCount++;
+        progress.update(iteration);
+      },
+      async onEvaluate(iteration) {
+        const evalStart = performance.now();
+        const metrics = await benchmark.evaluatePeriodic(learner.params);
+        await runDir.appendMetrics({
+          iteration,
+          elapsedSeconds: elapsed(),
+          algorithm: learner.algorithm,
+          trainLoss: state.lossSum / Math.max(1, state.lossCount),
+          ...metrics,
+        });
+        progress.evaluation(iteration, benchmark.describePeriodic(metrics));
+        state.lossSum = 0;
+        state.lossCount = 0;
+        state.evalSeconds += (performance.now() - evalStart) / 1000;
+      },
+      async onCheckpoint(iteration) {
+        state.wallSeconds = elapsed();
+        sessionStart = performance.now();
+        await saveCheckpoint(runDir.file(CHECKPOINT_FILE), {
+          iteration,
+          params: learner.params,
+          optimizerStates: learner.optimizerStates(),
+          rngStates: { tasks: streams.tasks.state(), batches: streams.batches.state() },
+          extra: state as unknown as Record<string, unknown>,
+        });
+      },
+    }, `look at --learning-rate (${config.learningRate}), --meta-step (${config.metaStep}) and --inner-iters (${config.innerIters})`);
+  } finally {
+    progress.stop();
+  }
+  const wallSeconds = elapsed();
+  const trainingSeconds = wallSeconds - state.evalSeconds;
+  const evaluation = await benchmark.evaluateFinal(learner.params);
+  return { algorithm: learner.algorithm, wallSeconds, trainingSeconds, metaItersPerSecond: config.metaIters / trainingSeconds, eval: evaluation };
+}
+

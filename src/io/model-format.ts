@@ -8,6 +8,7 @@ import { tf } from '../core/tf.js';
 import type { ParamSet } from '../core/params.js';
 import type { Model, ModelSpec } from '../nn/model.js';
 import { buildModel } from '../nn/build.js';
+import { convLayersModel, isExportOnlyWeight } from '../nn/conv.js';
 
 export const WEIGHTS_FILE = 'weights.bin';
 
@@ -24,6 +25,7 @@ export interface ModelJson {
 /** A tfjs-layers model with the same architecture and weights as `model` with `params`. */
 export function toLayersModel(model: Model, params: ParamSet): tf.LayersModel {
   const spec = model.spec;
+  if (spec.kind === 'conv') return convLayersModel(spec, params);
   const layers = spec.sizes.length - 1;
   const seq = tf.sequential();
   for (let l = 0; l < layers; l++) {
@@ -68,7 +70,9 @@ export function modelFromArtifacts(json: ModelJson, weights: Uint8Array): { mode
   if (!meta?.spec || !Array.isArray(meta.paramNames)) throw new Error('model.json was not written by reptile (no userDefinedMetadata.reptile)');
   if (!Array.isArray(json.weightsManifest)) throw new Error('model.json has no weightsManifest');
   const specs = json.weightsManifest.flatMap((g) => g.weights);
-  if (specs.length !== meta.paramNames.length) throw new Error(`model.json lists ${specs.length} weights, expected ${meta.paramNames.length}`);
+  // A conv model's file also holds batch norm's moving statistics, which are not parameters.
+  const paramSpecs = meta.spec.kind === 'conv' ? specs.filter((s) => !isExportOnlyWeight(s.name)) : specs;
+  if (paramSpecs.length !== meta.paramNames.length) throw new Error(`model.json lists ${paramSpecs.length} weights, expected ${meta.paramNames.length}`);
   const expectedBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * (s.dtype === 'bool' ? 1 : 4), 0);
   if (specs.every((s) => !s.quantization) && weights.byteLength !== expectedBytes) {
     throw new Error(`the weights are ${weights.byteLength} bytes but model.json describes ${expectedBytes}: the weights file is truncated or corrupt`);
@@ -77,6 +81,7 @@ export function modelFromArtifacts(json: ModelJson, weights: Uint8Array): { mode
   const named = tf.io.decodeWeights(buffer, specs);
   const params: Record<string, tf.Tensor> = {};
   // Weights are stored in parameter order; tfjs-layers names them after the layers.
-  specs.forEach((s, i) => (params[meta.paramNames[i]] = named[s.name]));
+  paramSpecs.forEach((s, i) => (params[meta.paramNames[i]] = named[s.name]));
+  for (const s of specs) if (!paramSpecs.includes(s)) named[s.name].dispose();
   return { model: buildModel(meta.spec), params };
 }

@@ -1,10 +1,13 @@
 /** Builds a model from its JSON description (as stored with exported weights and in config.json). */
 import type { Model, ModelSpec } from './model.js';
 import { mlp } from './mlp.js';
+import { conv } from './conv.js';
 
 export function buildModel(spec: ModelSpec): Model {
   switch (spec.kind) {
     case 'mlp':
       return mlp(spec.sizes, { activation: spec.activation, init: spec.init });
+    case 'conv':
+      return conv(spec);
   }
 }

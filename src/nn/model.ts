@@ -21,7 +21,23 @@ export interface MlpSpec {
   init: InitScheme;
 }
 
-export type ModelSpec = MlpSpec;
+/**
+ * The 4-block CNNs of openai/supervised-reptile (see conv.ts): 'omniglot' is 4 x [conv 3x3 stride 2,
+ * batch norm, ReLU]; 'miniimagenet' is 4 x [conv 3x3 stride 1, batch norm, max-pool 2x2, ReLU];
+ * both end with flatten and a dense layer of `classes` logits.
+ */
+export interface ConvSpec {
+  kind: 'conv';
+  variant: 'omniglot' | 'miniimagenet';
+  /** [height, width, channels] of one example: [28, 28, 1] (Omniglot) or [84, 84, 3] (Mini-ImageNet). */
+  inputShape: number[];
+  classes: number;
+  /** Filters per conv layer: 64 (Omniglot) or 32 (Mini-ImageNet) in the original. */
+  filters: number;
+  init: InitScheme;
+}
+
+export type ModelSpec = MlpSpec | ConvSpec;
 
 export interface Model {
   readonly spec: ModelSpec;

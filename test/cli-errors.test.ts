@@ -112,7 +112,7 @@ test('a run directory from a --config that is a run\'s config.json is accepted (
   // config.json records the backend and versions next to the settings; those keys are not errors.
   const config = {
     metaIters: 1, evalSamples: 1, evalInterval: 0, evalIters: 1, baseline: 'none',
-    backendUsed: 'wasm', model: { kind: 'mlp', sizes: [1, 64, 64, 1], activation: 'tanh', init: 'pytorch' },
+    backendUsed: 'wasm', model: 'mlp', modelSpec: { kind: 'mlp', sizes: [1, 64, 64, 1], activation: 'tanh', init: 'pytorch' },
     packageVersion: '0.0.0', tfjsVersion: '4.22.0', nodeVersion: 'v20.0.0', platform: 'linux-x64',
     startedAt: '2020-01-01T00:00:00.000Z', command: ['train', 'sine'], out: '/elsewhere', force: false, benchmark: 'sine',
   };

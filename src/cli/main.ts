@@ -7,11 +7,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './errors.js';
-import { resolveTrainConfig, trainOptions, BENCHMARKS } from './train-options.js';
+import { resolveTrainConfig, trainOptions, BENCHMARKS, type TrainConfig } from './train-options.js';
 import { packageVersion } from './metadata.js';
 import { RunDirError } from '../io/run-dir.js';
 import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
+import { registerEvalCommand } from './eval-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -46,7 +47,7 @@ function outputErrorWithHint(command: string, commands: () => string[] = () => [
 }
 
 /** The recorded settings of the run in `dir` (its config.json), for --resume. */
-async function readRunConfig(dir: string) {
+async function readRunConfig(dir: string): Promise<TrainConfig> {
   const settings = await readConfigFile(join(dir, 'config.json')).catch(() => {
     throw new UsageError(`--resume ${dir}: no run there (no readable config.json)`);
   });
@@ -81,7 +82,7 @@ function program(): Command {
       }
       const { runTrainJob } = await import('./train-job.js');
       const { benchmarkSetup } = await import('./benchmarks/index.js');
-      const setup = await benchmarkSetup(config);
+      const setup = await benchmarkSetup(config, (line) => console.log(line));
       const summary = await runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line) });
       const ratio = setup.compare?.(summary);
       if (ratio) console.log(ratio);
@@ -90,6 +91,7 @@ function program(): Command {
   for (const option of trainOptions()) train.addOption(option);
   train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint, with its recorded settings'));
   registerDataCommand(cli);
+  registerEvalCommand(cli, { readRunConfig });
   return cli;
 }
 

@@ -8,12 +8,14 @@ import { BACKENDS } from '../core/backend.js';
 import { INIT_SCHEMES } from '../nn/init.js';
 import { integer, integerList, real } from './parse.js';
 import { UsageError } from './errors.js';
+import { PRESETS } from './presets.js';
 
-export const BENCHMARKS = ['sine'] as const;
+export const BENCHMARKS = ['sine', 'omniglot'] as const;
 export type Benchmark = (typeof BENCHMARKS)[number];
 export const ALGORITHMS = ['reptile', 'joint'] as const;
 export const BASELINES = ['joint', 'none'] as const;
 export const META_OPTIMIZERS = ['interpolate', 'sgd', 'adam'] as const;
+export const MODELS = ['mlp', 'conv', 'conv-miniimagenet'] as const;
 
 export interface TrainConfig {
   benchmark: Benchmark;
@@ -33,14 +35,23 @@ export interface TrainConfig {
   adamBeta1: number;
   adamBeta2: number;
   freshInnerState: boolean;
+  /** The published setting applied first, if any. */
+  preset?: string;
+  /** N-way (classification benchmarks). */
+  classes?: number;
   trainShots: number;
   shots: number;
+  transductive?: boolean;
   evalBatch: number;
   evalIters: number;
   evalSamples: number;
   evalInterval: number;
   evalIntervalSamples: number;
   checkpointInterval: number;
+  model: (typeof MODELS)[number];
+  data?: string;
+  split?: 'reptile' | 'maml';
+  splitSeed?: number;
   init: (typeof INIT_SCHEMES)[number];
   activation: 'tanh' | 'relu';
   hidden: number[];
@@ -61,42 +72,57 @@ interface FlagSpec {
   defaults: Record<Benchmark, TrainConfig[Key]>;
 }
 
-const same = <T extends TrainConfig[Key]>(value: T): Record<Benchmark, T> => ({ sine: value });
+const same = <T extends TrainConfig[Key]>(value: T): Record<Benchmark, T> => ({ sine: value, omniglot: value });
+const per = <T extends TrainConfig[Key]>(sine: T | undefined, omniglot: T | undefined) => ({ sine, omniglot }) as Record<Benchmark, T>;
 
-/** Sine defaults are the Reptile paper's sine demo (Figure 1). */
+/**
+ * Sine defaults are the Reptile paper's sine demo (Figure 1); Omniglot defaults are
+ * openai/supervised-reptile's 5-way 1-shot setting (the paper's hyperparameters). `undefined`:
+ * the flag does not apply to that benchmark.
+ */
 export const FLAGS: FlagSpec[] = [
   { key: 'algorithm', flags: '--algorithm <name>', description: 'meta-learning algorithm', choices: ALGORITHMS, defaults: same('reptile') },
-  { key: 'baseline', flags: '--baseline <name>', description: 'also train this baseline at the same budget and compare', choices: BASELINES, defaults: same('joint') },
+  { key: 'baseline', flags: '--baseline <name>', description: 'also train this baseline at the same budget and compare', choices: BASELINES, defaults: per('joint', 'none') },
   { key: 'seed', flags: '--seed <n>', description: 'seed for initialisation, task sampling and minibatch order', parse: integer(0, 2 ** 31 - 1), defaults: same(0) },
-  { key: 'metaIters', flags: '--meta-iters <n>', description: 'meta-iterations (outer updates)', parse: integer(1), defaults: same(30000) },
-  { key: 'metaStep', flags: '--meta-step <eps>', description: 'outer step size at the start', parse: real(0), defaults: same(0.1) },
+  { key: 'classes', flags: '--classes <n>', description: 'N: classes per task (N-way)', parse: integer(2), defaults: per(undefined, 5) },
+  { key: 'metaIters', flags: '--meta-iters <n>', description: 'meta-iterations (outer updates)', parse: integer(1), defaults: per(30000, 100000) },
+  { key: 'metaStep', flags: '--meta-step <eps>', description: 'outer step size at the start', parse: real(0), defaults: per(0.1, 1) },
   { key: 'metaStepFinal', flags: '--meta-step-final <eps>', description: 'outer step size at the end (linear annealing)', parse: real(0), defaults: same(0) },
-  { key: 'metaBatch', flags: '--meta-batch <n>', description: 'tasks per meta-iteration', parse: integer(1), defaults: same(1) },
+  { key: 'metaBatch', flags: '--meta-batch <n>', description: 'tasks per meta-iteration', parse: integer(1), defaults: per(1, 5) },
   { key: 'metaOptimizer', flags: '--meta-optimizer <name>', description: 'outer update: interpolation, or an optimizer fed theta - mean(phi) with the meta-step as rate', choices: META_OPTIMIZERS, defaults: same('interpolate') },
-  { key: 'innerIters', flags: '--inner-iters <n>', description: 'inner steps per task', parse: integer(1), defaults: same(5) },
-  { key: 'innerBatch', flags: '--inner-batch <n>', description: 'examples per inner minibatch', parse: integer(1), defaults: same(10) },
-  { key: 'learningRate', flags: '--learning-rate <lr>', description: 'inner learning rate (training and evaluation)', parse: real(0, Infinity, { minExclusive: true }), defaults: same(0.02) },
-  { key: 'innerOptimizer', flags: '--inner-optimizer <name>', description: 'inner optimizer (--sgd is short for sgd)', choices: ['sgd', 'adam'], defaults: same('sgd') },
+  { key: 'innerIters', flags: '--inner-iters <n>', description: 'inner steps per task', parse: integer(1), defaults: per(5, 5) },
+  { key: 'innerBatch', flags: '--inner-batch <n>', description: 'examples per inner minibatch', parse: integer(1), defaults: per(10, 10) },
+  { key: 'learningRate', flags: '--learning-rate <lr>', description: 'inner learning rate (training and evaluation)', parse: real(0, Infinity, { minExclusive: true }), defaults: per(0.02, 0.001) },
+  { key: 'innerOptimizer', flags: '--inner-optimizer <name>', description: 'inner optimizer (--sgd is short for sgd)', choices: ['sgd', 'adam'], defaults: per('sgd', 'adam') },
   { key: 'momentum', flags: '--momentum <m>', description: 'momentum of the inner SGD', parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta1', flags: '--adam-beta1 <b>', description: "inner Adam's beta1 (the paper: 0)", parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta2', flags: '--adam-beta2 <b>', description: "inner Adam's beta2", parse: real(0, 0.999999), defaults: same(0.999) },
   { key: 'freshInnerState', flags: '--fresh-inner-state', description: 'reset the inner optimizer state for every task (the original keeps it)', defaults: same(false) },
-  { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per meta-training task (sine: grid points)', parse: integer(1), defaults: same(50) },
-  { key: 'shots', flags: '--shots <n>', description: 'examples given at evaluation (sine: points)', parse: integer(1), defaults: same(10) },
-  { key: 'evalBatch', flags: '--eval-batch <n>', description: 'minibatch size when adapting at evaluation', parse: integer(1), defaults: same(10) },
-  { key: 'evalIters', flags: '--eval-iters <n>', description: 'adaptation steps at evaluation', parse: integer(0), defaults: same(32) },
-  { key: 'evalSamples', flags: '--eval-samples <n>', description: 'tasks in the final evaluation', parse: integer(1), defaults: same(1000) },
-  { key: 'evalInterval', flags: '--eval-interval <n>', description: 'evaluate every n meta-iterations (0: only at the end)', parse: integer(0), defaults: same(1000) },
-  { key: 'evalIntervalSamples', flags: '--eval-interval-samples <n>', description: 'tasks per periodic evaluation', parse: integer(1), defaults: same(100) },
-  { key: 'checkpointInterval', flags: '--checkpoint-interval <n>', description: 'write a checkpoint every n meta-iterations (0: only at the end); --resume continues from it', parse: integer(0), defaults: same(1000) },
-  { key: 'init', flags: '--init <scheme>', description: "initialiser: tensorflow (Glorot-uniform, zero bias) or pytorch (Kaiming-uniform); sine's default is the paper's sine demo's", choices: INIT_SCHEMES, defaults: same('pytorch') },
-  { key: 'activation', flags: '--activation <fn>', description: 'hidden activation', choices: ['tanh', 'relu'], defaults: same('tanh') },
-  { key: 'hidden', flags: '--hidden <sizes>', description: 'hidden layer widths, comma-separated', parse: integerList(1), defaults: same([64, 64]) },
+  { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per class (sine: grid points) in a meta-training task', parse: integer(1), defaults: per(50, 10) },
+  { key: 'shots', flags: '--shots <n>', description: 'examples per class (sine: points) given at evaluation', parse: integer(1), defaults: per(10, 1) },
+  { key: 'transductive', flags: '--transductive', description: 'evaluate all queries in one batch (batch norm sees them together)', defaults: per(undefined, false) },
+  { key: 'evalBatch', flags: '--eval-batch <n>', description: 'minibatch size when adapting at evaluation', parse: integer(1), defaults: per(10, 5) },
+  { key: 'evalIters', flags: '--eval-iters <n>', description: 'adaptation steps at evaluation', parse: integer(0), defaults: per(32, 50) },
+  { key: 'evalSamples', flags: '--eval-samples <n>', description: 'tasks in the final evaluation', parse: integer(1), defaults: per(1000, 10000) },
+  { key: 'evalInterval', flags: '--eval-interval <n>', description: 'evaluate every n meta-iterations (0: only at the end)', parse: integer(0), defaults: per(1000, 1000) },
+  { key: 'evalIntervalSamples', flags: '--eval-interval-samples <n>', description: 'tasks per periodic evaluation (per split)', parse: integer(1), defaults: per(100, 50) },
+  { key: 'checkpointInterval', flags: '--checkpoint-interval <n>', description: 'write a checkpoint every n meta-iterations (0: only at the end); --resume continues from it', parse: integer(0), defaults: per(1000, 500) },
+  { key: 'model', flags: '--model <name>', description: 'the network', choices: MODELS, defaults: per('mlp', 'conv') },
+  { key: 'init', flags: '--init <scheme>', description: 'initialiser: tensorflow (Glorot-uniform, zero bias; supervised-reptile) or pytorch (Kaiming-uniform; the sine demo)', choices: INIT_SCHEMES, defaults: per('pytorch', 'tensorflow') },
+  { key: 'activation', flags: '--activation <fn>', description: 'hidden activation of the MLP', choices: ['tanh', 'relu'], defaults: per('tanh', 'relu') },
+  { key: 'hidden', flags: '--hidden <sizes>', description: 'hidden layer widths of the MLP, comma-separated', parse: integerList(1), defaults: same([64, 64]) },
+  { key: 'data', flags: '--data <dir>', description: 'the Omniglot archives (images_background.zip, images_evaluation.zip) or their extracted folders; `reptile data omniglot --out DIR` fetches them', defaults: per(undefined, 'data/omniglot') },
+  { key: 'split', flags: '--split <name>', description: "class split: reptile (1200 train x 4 rotations / 423 test) or maml (1100 / 100 validation / 423 test)", choices: ['reptile', 'maml'], defaults: per(undefined, 'reptile') },
+  { key: 'splitSeed', flags: '--split-seed <n>', description: 'seed of the character shuffle that makes the split (fixed, independent of --seed)', parse: integer(0, 2 ** 31 - 1), defaults: per(undefined, 0) },
   { key: 'backend', flags: '--backend <name>', description: 'TensorFlow.js backend (auto: node if installed, else wasm)', choices: BACKENDS, defaults: same('auto') },
 ];
 
 function describeDefault(spec: FlagSpec): string {
-  return BENCHMARKS.map((b) => `${b}: ${JSON.stringify(spec.defaults[b])}`).join(', ');
+  return BENCHMARKS.filter((b) => spec.defaults[b] !== undefined).map((b) => `${b}: ${JSON.stringify(spec.defaults[b])}`).join(', ');
+}
+
+function flagName(spec: FlagSpec): string {
+  return spec.flags.split(' ')[0];
 }
 
 /** Commander options for every flag, with the per-benchmark defaults in the help text. */
@@ -107,6 +133,7 @@ export function trainOptions(): Option[] {
     if (spec.parse) option.argParser(spec.parse as (value: string, previous: unknown) => unknown);
     return option;
   });
+  options.push(new Option('--preset <name>', 'every hyperparameter of a published setting (flags and --config override it)').choices(Object.keys(PRESETS)));
   options.push(new Option('--sgd', 'use plain SGD as the inner optimizer (as the original\'s --sgd)'));
   options.push(new Option('--config <file>', 'JSON file of settings (keys as in config.json); flags override it'));
   options.push(new Option('--out <dir>', 'run directory (default: runs/<benchmark>-<date>-<time>)'));
@@ -120,7 +147,7 @@ const KEYS = new Set<string>(FLAGS.map((f) => f.key));
  * Keys that config.json records besides the settings (the run's place, backend and versions):
  * a run's config.json given back as --config is accepted, and these are ignored.
  */
-const RECORDED_KEYS = new Set(['benchmark', 'out', 'force', 'backendUsed', 'model', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command']);
+const RECORDED_KEYS = new Set(['preset', 'benchmark', 'out', 'force', 'backendUsed', 'modelSpec', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command']);
 
 /**
  * The complete configuration: benchmark defaults, then the --config file, then flags.
@@ -132,13 +159,26 @@ export function resolveTrainConfig(benchmark: string, flags: Record<string, unkn
   }
   const b = benchmark as Benchmark;
   const config: Record<string, unknown> = { benchmark: b };
-  for (const spec of FLAGS) config[spec.key] = spec.defaults[b];
+  for (const spec of FLAGS) if (spec.defaults[b] !== undefined) config[spec.key] = spec.defaults[b];
+  const presetName = (flags.preset as string | undefined) ?? (fileSettings.preset as string | undefined);
+  if (presetName !== undefined) {
+    const preset = PRESETS[presetName];
+    if (!preset) throw new UsageError(`--preset ${presetName}: allowed: ${Object.keys(PRESETS).join(', ')}`);
+    if (preset.benchmark !== b) throw new UsageError(`--preset ${presetName} is for ${preset.benchmark}, not ${b}`);
+    Object.assign(config, preset.settings, { preset: presetName });
+  }
   for (const [key, value] of Object.entries(fileSettings)) {
     if (RECORDED_KEYS.has(key)) continue;
     if (!KEYS.has(key)) throw new UsageError(`--config: unknown setting '${key}'; allowed: ${[...KEYS].join(', ')}`);
-    config[key] = validateSetting(FLAGS.find((f) => f.key === key)!, value);
+    const spec = FLAGS.find((f) => f.key === key)!;
+    if (spec.defaults[b] === undefined) throw new UsageError(`--config: setting '${key}' does not apply to ${b}`);
+    config[key] = validateSetting(spec, value);
   }
-  for (const spec of FLAGS) if (flags[spec.key] !== undefined) config[spec.key] = flags[spec.key];
+  for (const spec of FLAGS) {
+    if (flags[spec.key] === undefined) continue;
+    if (spec.defaults[b] === undefined) throw new UsageError(`${flagName(spec)} does not apply to ${b}; it applies to: ${BENCHMARKS.filter((x) => spec.defaults[x] !== undefined).join(', ')}`);
+    config[spec.key] = flags[spec.key];
+  }
   if (flags.sgd) config.innerOptimizer = 'sgd';
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   config.out = (flags.out as string | undefined) ?? `runs/${b}-${stamp}`;
@@ -148,13 +188,13 @@ export function resolveTrainConfig(benchmark: string, flags: Record<string, unkn
 
 /** Checks a value from a --config file the way the flag parser would. */
 function validateSetting(spec: FlagSpec, value: unknown): unknown {
-  const name = spec.flags.split(' ')[0];
+  const name = flagName(spec);
   try {
     if (spec.choices) {
       if (!spec.choices.includes(String(value))) throw new Error(`allowed: ${spec.choices.join(', ')}`);
       return value;
     }
-    if (typeof spec.defaults.sine === 'boolean') {
+    if (Object.values(spec.defaults).some((d) => typeof d === 'boolean')) {
       if (typeof value !== 'boolean') throw new Error('expected true or false');
       return value;
     }

@@ -1,11 +1,16 @@
 /** The benchmark a configuration names. */
 import type { BenchmarkSetup } from '../benchmark.js';
 import type { TrainConfig } from '../train-options.js';
+import { UsageError } from '../errors.js';
 import { sineBenchmark } from './sine.js';
+import { omniglotBenchmark } from './omniglot.js';
 
-export async function benchmarkSetup(config: TrainConfig): Promise<BenchmarkSetup> {
+export async function benchmarkSetup(config: TrainConfig, log: (line: string) => void = () => {}): Promise<BenchmarkSetup> {
   switch (config.benchmark) {
     case 'sine':
+      if (config.model !== 'mlp') throw new UsageError(`--model ${config.model} does not apply to sine: allowed: mlp`);
       return sineBenchmark(config);
+    case 'omniglot':
+      return omniglotBenchmark(config, log);
   }
 }

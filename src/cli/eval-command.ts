@@ -1,0 +1,92 @@
+/**
+ * `reptile eval RUN_DIR`: evaluate a trained run's meta-parameters (model/ or, with
+ * --checkpoint, the last checkpoint) with the original eval.py's protocol, possibly in another
+ * setting (--shots, --eval-iters, --transductive ...), print the result and write it as JSON.
+ */
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { useBackend } from '../core/backend.js';
+import { disposeParams, type ParamSet } from '../core/params.js';
+import { RunDir, RUN_FILES, RunDirError } from '../io/run-dir.js';
+import { loadModel } from '../io/model-files.js';
+import { loadCheckpoint } from '../io/checkpoint.js';
+import { writeJsonAtomic } from '../io/files.js';
+import { integer } from './parse.js';
+import { UsageError } from './errors.js';
+import { CHECKPOINT_FILE } from './train-job.js';
+import type { TrainConfig } from './train-options.js';
+import { BACKENDS } from '../core/backend.js';
+
+export interface EvalCommandDeps {
+  readRunConfig(dir: string): Promise<TrainConfig>;
+}
+
+const OVERRIDES = ['classes', 'shots', 'evalSamples', 'evalIters', 'evalBatch', 'transductive', 'seed'] as const;
+
+export function registerEvalCommand(program: Command, deps: EvalCommandDeps): void {
+  program
+    .command('eval')
+    .description("evaluate a run's meta-parameters on new tasks (the original eval.py protocol) and write the result as JSON")
+    .argument('<run-dir>', 'a directory written by reptile train')
+    .addOption(new Option('--classes <n>', "N-way (must match the model's output size; default: the run's)").argParser(integer(2)))
+    .addOption(new Option('--shots <n>', "support examples per class (default: the run's)").argParser(integer(1)))
+    .addOption(new Option('--eval-samples <n>', "tasks to evaluate on (default: the run's)").argParser(integer(1)))
+    .addOption(new Option('--eval-iters <n>', "adaptation steps (default: the run's)").argParser(integer(0)))
+    .addOption(new Option('--eval-batch <n>', "adaptation minibatch size (default: the run's)").argParser(integer(1)))
+    .addOption(new Option('--transductive', 'predict all queries in one batch (default: the run\'s setting)'))
+    .addOption(new Option('--seed <n>', "seed of the evaluation tasks (default: the run's)").argParser(integer(0, 2 ** 31 - 1)))
+    .addOption(new Option('--checkpoint', 'evaluate the last checkpoint instead of model/'))
+    .addOption(new Option('--backend <name>', "TensorFlow.js backend (default: the run's)").choices(BACKENDS))
+    .addOption(new Option('--json <file>', 'where to write the result (default: RUN_DIR/eval-<N>w<K>s[-transductive].json)'))
+    .showSuggestionAfterError(false)
+    .exitOverride()
+    .action(async (dir: string, flags: Record<string, unknown>) => {
+      RunDir.open(dir, 'eval');
+      const recorded = await deps.readRunConfig(dir);
+      const config: TrainConfig = { ...recorded };
+      for (const key of OVERRIDES) if (flags[key] !== undefined) (config as unknown as Record<string, unknown>)[key] = flags[key];
+      if (flags.backend) config.backend = flags.backend as TrainConfig['backend'];
+      if (config.benchmark === 'sine' && (flags.classes !== undefined || flags.transductive)) throw new UsageError('--classes and --transductive do not apply to sine');
+      try {
+        await useBackend(config.backend);
+      } catch (error) {
+        throw new UsageError(`--backend ${config.backend}: ${(error as Error).message}`);
+      }
+      const { benchmarkSetup } = await import('./benchmarks/index.js');
+      const setup = await benchmarkSetup(config, (line) => console.log(line));
+      let params: ParamSet;
+      if (flags.checkpoint) {
+        params = (await loadCheckpoint(join(dir, CHECKPOINT_FILE)).catch((e: Error) => {
+          throw new UsageError(`--checkpoint: ${e.message}`);
+        })).params;
+      } else {
+        const loaded = await loadModel(join(dir, RUN_FILES.model)).catch((e: Error) => {
+          throw new RunDirError(`eval ${dir}: ${e.message}`);
+        });
+        params = loaded.params;
+        if (loaded.model.outputSize !== setup.model.outputSize) {
+          disposeParams(params);
+          throw new UsageError(`--classes ${config.classes}: the model in ${dir} has ${loaded.model.outputSize} outputs; evaluate with --classes ${loaded.model.outputSize}`);
+        }
+      }
+      try {
+        const started = performance.now();
+        const evaluation = await setup.evaluateFinal(params);
+        console.log(setup.describeFinal(recorded.algorithm, evaluation));
+        const name = config.benchmark === 'sine' ? `eval-${config.shots}shots.json` : `eval-${config.classes}w${config.shots}s${config.transductive ? '-transductive' : ''}.json`;
+        const out = (flags.json as string | undefined) ?? join(dir, name);
+        await writeJsonAtomic(out, {
+          runDir: dir,
+          source: flags.checkpoint ? CHECKPOINT_FILE : RUN_FILES.model,
+          benchmark: config.benchmark,
+          algorithm: recorded.algorithm,
+          settings: Object.fromEntries(OVERRIDES.map((k) => [k, (config as unknown as Record<string, unknown>)[k]])),
+          wallSeconds: (performance.now() - started) / 1000,
+          eval: evaluation,
+        });
+        console.log(`Written to ${out}`);
+      } finally {
+        disposeParams(params);
+      }
+    });
+}

@@ -6,11 +6,13 @@
  *   Added only if absent, so a later tfjs-backend-wasm that ships its own keeps it.
  * - wasm Conv2DBackpropInput: present but slow (a scalar C++ loop nest); replaced by a faster one.
  * - wasm MaxPoolGrad: present but wrong for some windows with a negative maximum; replaced.
+ * - wasm BatchMatMul: transposed operands are transposed first, so the fast path runs; wraps the original.
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterWasmConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasmConfig } from './conv2d-backprop-input.js';
 import { maxPoolGradWasmConfig } from './max-pool-grad.js';
+import { batchMatMulWasmConfig } from './batch-mat-mul.js';
 
 export { conv2DBackpropFilterWasm, setConv2DBackpropFilterMethod, type BackpropFilterMethod } from './conv2d-backprop-filter.js';
 export { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
@@ -21,6 +23,8 @@ const KERNELS: { config: tf.KernelConfig; replace: boolean }[] = [
   { config: conv2DBackpropInputWasmConfig, replace: true },
   { config: maxPoolGradWasmConfig, replace: true },
 ];
+const originalBatchMatMul = tf.getKernel('BatchMatMul', 'wasm');
+if (originalBatchMatMul) KERNELS.push({ config: batchMatMulWasmConfig(originalBatchMatMul), replace: true });
 
 /** The backend's own kernels that were replaced, by "kernelName/backendName" (for tests and benchmarks). */
 export const replacedKernels = new Map<string, tf.KernelConfig>();

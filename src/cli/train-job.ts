@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { Rng } from '../core/rng.js';
 import { useBackend } from '../core/backend.js';
-import { disposeParams } from '../core/params.js';
+import { disposeParams, type ParamSet } from '../core/params.js';
 import type { MetaLearner } from '../algorithms/meta-learner.js';
 import { metaTrain } from '../train/meta-train.js';
 import { RunDir, RUN_FILES } from '../io/run-dir.js';
@@ -111,6 +111,18 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   const state: JobState = (checkpoint?.extra as unknown as JobState | undefined) ?? { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 };
   const algorithms: TrainConfig['algorithm'][] = [config.algorithm, ...(config.baseline !== 'none' && config.baseline !== config.algorithm ? [config.baseline] : [])];
 
+  // The final parameters of phases finished in an earlier session (for their charts), read
+  // before anything in the run directory changes: a damaged one is a usage error like state.bin.
+  const finishedParams: ParamSet[] = [];
+  if (checkpoint) {
+    for (let phase = 0; phase < state.phase; phase++) {
+      const saved = await loadCheckpoint(runDir.file(`${RUN_FILES.checkpoint}/phase${phase}.bin`)).catch((error: Error) => {
+        throw new UsageError(`--resume ${config.out}: ${error.message}`);
+      });
+      finishedParams.push(saved.params);
+    }
+  }
+
   if (checkpoint) {
     // Drop metrics written after the checkpoint (they will be written again, identically).
     const kept = (await readMetrics(runDir)).filter((m) => {
@@ -132,8 +144,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
       if (phase < resumePhase) {
         // Finished in an earlier session: its final parameters are in the export (phase 0) or
         // were only needed for its summary and charts, which we rebuild from the checkpoint.
-        const saved = await loadCheckpoint(runDir.file(`${RUN_FILES.checkpoint}/phase${phase}.bin`));
-        learner.setParams(saved.params);
+        learner.setParams(finishedParams[phase]);
         continue;
       }
       if (checkpoint && phase === resumePhase) {

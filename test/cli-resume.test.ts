@@ -260,6 +260,14 @@ describe('reptile train --resume', { concurrency: true }, () => {
     assert.deepEqual(await hashTree(a), before, 'the run directory is unchanged');
   });
 
+  test('--resume of a finished run is a usage error that points to reptile eval and changes nothing', async () => {
+    const a = await referenceRun();
+    const before = await hashTree(a);
+    const result = await runCli(['train', '--resume', a]);
+    assertOneLineUsageError(result, /finished.*reptile eval/, '--resume of a finished run');
+    assert.deepEqual(await hashTree(a), before, 'the run directory is unchanged');
+  });
+
   test('--resume of a directory without a run is a one-line usage error', async () => {
     const empty = join(root, 'empty');
     await mkdir(empty);
@@ -307,6 +315,8 @@ describe('reptile train --resume', { concurrency: true }, () => {
     for (const c of cases) {
       const d = join(root, `damaged-${c.name}`);
       await cp(a, d, { recursive: true });
+      // An unfinished run (a finished one is refused before its checkpoint is read).
+      await rm(join(d, 'summary.json'));
       // An evaluation line newer than the checkpoint, as a kill can leave: it must survive too.
       await writeFile(join(d, 'metrics.jsonl'), (await readFile(join(d, 'metrics.jsonl'), 'utf8')) + '{"iteration":350,"algorithm":"joint","elapsedSeconds":1}\n');
       await c.damage(join(d, 'checkpoint', c.file));

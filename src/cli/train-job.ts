@@ -3,6 +3,7 @@
  * budget) on a benchmark, with periodic evaluation into metrics.jsonl, checkpoints that a
  * resumed run continues from with identical results, the model export, charts and summary.json.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Rng } from '../core/rng.js';
 import { useBackend } from '../core/backend.js';
@@ -101,6 +102,9 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   let checkpoint: Checkpoint | undefined;
   if (resume) {
     runDir = RunDir.open(config.out);
+    if (existsSync(runDir.file(RUN_FILES.summary))) {
+      throw new UsageError(`--resume ${config.out}: the run is finished (it has ${RUN_FILES.summary}); evaluate it with 'reptile eval ${config.out}'`);
+    }
     checkpoint = await loadCheckpoint(runDir.file(CHECKPOINT_FILE)).catch((error: Error) => {
       throw new UsageError(`--resume ${config.out}: ${error.message}`);
     });

@@ -10,7 +10,7 @@ import { integer, integerList, real } from './parse.js';
 import { UsageError } from './errors.js';
 import { PRESETS } from './presets.js';
 
-export const BENCHMARKS = ['sine', 'omniglot'] as const;
+export const BENCHMARKS = ['sine', 'omniglot', 'images'] as const;
 export type Benchmark = (typeof BENCHMARKS)[number];
 export const ALGORITHMS = ['reptile', 'joint'] as const;
 export const BASELINES = ['joint', 'none'] as const;
@@ -52,6 +52,8 @@ export interface TrainConfig {
   data?: string;
   split?: 'reptile' | 'maml';
   splitSeed?: number;
+  imageSize?: number;
+  channels?: 'rgb' | 'grey';
   init: (typeof INIT_SCHEMES)[number];
   activation: 'tanh' | 'relu';
   hidden: number[];
@@ -72,13 +74,14 @@ interface FlagSpec {
   defaults: Record<Benchmark, TrainConfig[Key]>;
 }
 
-const same = <T extends TrainConfig[Key]>(value: T): Record<Benchmark, T> => ({ sine: value, omniglot: value });
-const per = <T extends TrainConfig[Key]>(sine: T | undefined, omniglot: T | undefined) => ({ sine, omniglot }) as Record<Benchmark, T>;
+const same = <T extends TrainConfig[Key]>(value: T): Record<Benchmark, T> => ({ sine: value, omniglot: value, images: value });
+/** Per-benchmark defaults; `images` (your own image folders) defaults to Omniglot's unless given. */
+const per = <T extends TrainConfig[Key]>(sine: T | undefined, omniglot: T | undefined, images: T | undefined = omniglot) => ({ sine, omniglot, images }) as Record<Benchmark, T>;
 
 /**
  * Sine defaults are the Reptile paper's sine demo (Figure 1); Omniglot defaults are
- * openai/supervised-reptile's 5-way 1-shot setting (the paper's hyperparameters). `undefined`:
- * the flag does not apply to that benchmark.
+ * openai/supervised-reptile's 5-way 1-shot setting (the paper's hyperparameters); image-folder
+ * defaults are its Mini-ImageNet 5-way 1-shot setting. `undefined`: the flag does not apply.
  */
 export const FLAGS: FlagSpec[] = [
   { key: 'algorithm', flags: '--algorithm <name>', description: 'meta-learning algorithm', choices: ALGORITHMS, defaults: same('reptile') },
@@ -90,7 +93,7 @@ export const FLAGS: FlagSpec[] = [
   { key: 'metaStepFinal', flags: '--meta-step-final <eps>', description: 'outer step size at the end (linear annealing)', parse: real(0), defaults: same(0) },
   { key: 'metaBatch', flags: '--meta-batch <n>', description: 'tasks per meta-iteration', parse: integer(1), defaults: per(1, 5) },
   { key: 'metaOptimizer', flags: '--meta-optimizer <name>', description: 'outer update: interpolation, or an optimizer fed theta - mean(phi) with the meta-step as rate', choices: META_OPTIMIZERS, defaults: same('interpolate') },
-  { key: 'innerIters', flags: '--inner-iters <n>', description: 'inner steps per task', parse: integer(1), defaults: per(5, 5) },
+  { key: 'innerIters', flags: '--inner-iters <n>', description: 'inner steps per task', parse: integer(1), defaults: per(5, 5, 8) },
   { key: 'innerBatch', flags: '--inner-batch <n>', description: 'examples per inner minibatch', parse: integer(1), defaults: per(10, 10) },
   { key: 'learningRate', flags: '--learning-rate <lr>', description: 'inner learning rate (training and evaluation)', parse: real(0, Infinity, { minExclusive: true }), defaults: per(0.02, 0.001) },
   { key: 'innerOptimizer', flags: '--inner-optimizer <name>', description: 'inner optimizer (--sgd is short for sgd)', choices: ['sgd', 'adam'], defaults: per('sgd', 'adam') },
@@ -98,7 +101,7 @@ export const FLAGS: FlagSpec[] = [
   { key: 'adamBeta1', flags: '--adam-beta1 <b>', description: "inner Adam's beta1 (the paper: 0)", parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta2', flags: '--adam-beta2 <b>', description: "inner Adam's beta2", parse: real(0, 0.999999), defaults: same(0.999) },
   { key: 'freshInnerState', flags: '--fresh-inner-state', description: 'reset the inner optimizer state for every task (the original keeps it)', defaults: same(false) },
-  { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per class (sine: grid points) in a meta-training task', parse: integer(1), defaults: per(50, 10) },
+  { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per class (sine: grid points) in a meta-training task', parse: integer(1), defaults: per(50, 10, 15) },
   { key: 'shots', flags: '--shots <n>', description: 'examples per class (sine: points) given at evaluation', parse: integer(1), defaults: per(10, 1) },
   { key: 'transductive', flags: '--transductive', description: 'evaluate all queries in one batch (batch norm sees them together)', defaults: per(undefined, false) },
   { key: 'evalBatch', flags: '--eval-batch <n>', description: 'minibatch size when adapting at evaluation', parse: integer(1), defaults: per(10, 5) },
@@ -107,13 +110,15 @@ export const FLAGS: FlagSpec[] = [
   { key: 'evalInterval', flags: '--eval-interval <n>', description: 'evaluate every n meta-iterations (0: only at the end)', parse: integer(0), defaults: per(1000, 1000) },
   { key: 'evalIntervalSamples', flags: '--eval-interval-samples <n>', description: 'tasks per periodic evaluation (per split)', parse: integer(1), defaults: per(100, 50) },
   { key: 'checkpointInterval', flags: '--checkpoint-interval <n>', description: 'write a checkpoint every n meta-iterations (0: only at the end); --resume continues from it', parse: integer(0), defaults: per(1000, 500) },
-  { key: 'model', flags: '--model <name>', description: 'the network', choices: MODELS, defaults: per('mlp', 'conv') },
+  { key: 'model', flags: '--model <name>', description: 'the network', choices: MODELS, defaults: per('mlp', 'conv', 'conv-miniimagenet') },
   { key: 'init', flags: '--init <scheme>', description: 'initialiser: tensorflow (Glorot-uniform, zero bias; supervised-reptile) or pytorch (Kaiming-uniform; the sine demo)', choices: INIT_SCHEMES, defaults: per('pytorch', 'tensorflow') },
   { key: 'activation', flags: '--activation <fn>', description: 'hidden activation of the MLP', choices: ['tanh', 'relu'], defaults: per('tanh', 'relu') },
   { key: 'hidden', flags: '--hidden <sizes>', description: 'hidden layer widths of the MLP, comma-separated', parse: integerList(1), defaults: same([64, 64]) },
-  { key: 'data', flags: '--data <dir>', description: 'the Omniglot archives (images_background.zip, images_evaluation.zip) or their extracted folders; `reptile data omniglot --out DIR` fetches them', defaults: per(undefined, 'data/omniglot') },
-  { key: 'split', flags: '--split <name>', description: "class split: reptile (1200 train x 4 rotations / 423 test) or maml (1100 / 100 validation / 423 test)", choices: ['reptile', 'maml'], defaults: per(undefined, 'reptile') },
-  { key: 'splitSeed', flags: '--split-seed <n>', description: 'seed of the character shuffle that makes the split (fixed, independent of --seed)', parse: integer(0, 2 ** 31 - 1), defaults: per(undefined, 0) },
+  { key: 'data', flags: '--data <dir>', description: 'omniglot: the archives (images_background.zip, images_evaluation.zip) or their extracted folders (`reptile data omniglot --out DIR` fetches them); images: a folder <split>/<class>/<image> with train/ and test/ (val/ optional), PNG or JPEG, e.g. Mini-ImageNet', defaults: per(undefined, 'data/omniglot', 'data/images') },
+  { key: 'split', flags: '--split <name>', description: "Omniglot class split: reptile (1200 train x 4 rotations / 423 test) or maml (1100 / 100 validation / 423 test)", choices: ['reptile', 'maml'], defaults: per(undefined, 'reptile', undefined) },
+  { key: 'splitSeed', flags: '--split-seed <n>', description: 'seed of the character shuffle that makes the Omniglot split (fixed, independent of --seed)', parse: integer(0, 2 ** 31 - 1), defaults: per(undefined, 0, undefined) },
+  { key: 'imageSize', flags: '--image-size <px>', description: 'images are resized to px x px (area average)', parse: integer(4, 512), defaults: per(undefined, undefined, 84) },
+  { key: 'channels', flags: '--channels <mode>', description: 'rgb, or grey (luminance)', choices: ['rgb', 'grey'], defaults: per(undefined, undefined, 'rgb') },
   { key: 'backend', flags: '--backend <name>', description: 'TensorFlow.js backend (auto: node if installed, else wasm)', choices: BACKENDS, defaults: same('auto') },
 ];
 

@@ -4,6 +4,7 @@ import type { TrainConfig } from '../train-options.js';
 import { UsageError } from '../errors.js';
 import { sineBenchmark } from './sine.js';
 import { omniglotBenchmark } from './omniglot.js';
+import { imagesBenchmark } from './images.js';
 
 export async function benchmarkSetup(config: TrainConfig, log: (line: string) => void = () => {}): Promise<BenchmarkSetup> {
   switch (config.benchmark) {
@@ -12,5 +13,7 @@ export async function benchmarkSetup(config: TrainConfig, log: (line: string) =>
       return sineBenchmark(config);
     case 'omniglot':
       return omniglotBenchmark(config, log);
+    case 'images':
+      return imagesBenchmark(config, log);
   }
 }

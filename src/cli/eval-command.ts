@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { useBackend } from '../core/backend.js';
 import { disposeParams, type ParamSet } from '../core/params.js';
+import { Rng } from '../core/rng.js';
 import { RunDir, RUN_FILES, RunDirError } from '../io/run-dir.js';
 import { loadModel } from '../io/model-files.js';
 import { loadCheckpoint } from '../io/checkpoint.js';
+import { disposeOptimizerState } from '../nn/optimizers.js';
 import { writeJsonAtomic } from '../io/files.js';
 import { integer } from './parse.js';
 import { UsageError } from './errors.js';
@@ -19,6 +21,21 @@ import { BACKENDS } from '../core/backend.js';
 
 export interface EvalCommandDeps {
   readRunConfig(dir: string): Promise<TrainConfig>;
+}
+
+/** Why `params` does not fit the parameters `expected` (disposed here) of a model, or undefined. */
+function parameterMismatch(expected: ParamSet, params: ParamSet): string | undefined {
+  try {
+    for (const [name, p] of Object.entries(expected)) {
+      const got = params[name];
+      if (!got) return `no parameter ${name}`;
+      if (got.shape.join(',') !== p.shape.join(',')) return `${name} is [${got.shape}], expected [${p.shape}]`;
+    }
+    const extra = Object.keys(params).find((name) => !(name in expected));
+    return extra === undefined ? undefined : `unexpected parameter ${extra}`;
+  } finally {
+    disposeParams(expected);
+  }
 }
 
 const OVERRIDES = ['classes', 'shots', 'evalSamples', 'evalIters', 'evalBatch', 'transductive', 'seed'] as const;
@@ -55,10 +72,24 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
       let params: ParamSet;
+      // What the parameters are: the run's algorithm, or (a checkpoint written while a baseline
+      // trained after it) the baseline's.
+      let algorithm: string = recorded.algorithm;
+      let baseline = false;
       if (flags.checkpoint) {
-        params = (await loadCheckpoint(join(dir, CHECKPOINT_FILE)).catch((e: Error) => {
+        const checkpoint = await loadCheckpoint(join(dir, CHECKPOINT_FILE)).catch((e: Error) => {
           throw new UsageError(`--checkpoint: ${e.message}`);
-        })).params;
+        });
+        params = checkpoint.params;
+        for (const state of Object.values(checkpoint.optimizerStates)) disposeOptimizerState(state);
+        if (Number(checkpoint.extra.phase ?? 0) > 0) [algorithm, baseline] = [recorded.baseline, true];
+        // The checkpoint records no model: its parameters must fit the model of these settings
+        // (another --classes would otherwise evaluate a 5-output model on 7-way tasks silently).
+        const mismatch = parameterMismatch(setup.model.init(Rng.fromSeed(0)), params);
+        if (mismatch) {
+          disposeParams(params);
+          throw new UsageError(`--classes ${config.classes}: the checkpoint in ${dir} does not fit a ${config.classes}-way model (${mismatch}); evaluate with the run's --classes ${recorded.classes}`);
+        }
       } else {
         const loaded = await loadModel(join(dir, RUN_FILES.model)).catch((e: Error) => {
           throw new RunDirError(`eval ${dir}: ${e.message}`);
@@ -72,14 +103,15 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
       try {
         const started = performance.now();
         const evaluation = await setup.evaluateFinal(params);
-        console.log(setup.describeFinal(recorded.algorithm, evaluation));
+        console.log(setup.describeFinal(baseline ? `${algorithm} (baseline)` : algorithm, evaluation));
         const name = config.benchmark === 'sine' ? `eval-${config.shots}shots.json` : `eval-${config.classes}w${config.shots}s${config.transductive ? '-transductive' : ''}.json`;
         const out = (flags.json as string | undefined) ?? join(dir, name);
         await writeJsonAtomic(out, {
           runDir: dir,
           source: flags.checkpoint ? CHECKPOINT_FILE : RUN_FILES.model,
           benchmark: config.benchmark,
-          algorithm: recorded.algorithm,
+          algorithm,
+          ...(baseline ? { baseline: true } : {}),
           settings: Object.fromEntries(OVERRIDES.map((k) => [k, (config as unknown as Record<string, unknown>)[k]])),
           wallSeconds: (performance.now() - started) / 1000,
           eval: evaluation,

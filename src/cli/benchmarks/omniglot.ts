@@ -29,7 +29,12 @@ export async function loadOmniglotSplits(config: TrainConfig, log: (line: string
     dataError(config, error, error instanceof DatasetError && /no such directory/.test(error.message) ? "; fetch the archives with 'reptile data omniglot --out DIR'" : '');
   }
   if (data.cache.status !== 'hit') log(`omniglot: decoded ${data.characters.length} characters in ${data.seconds.toFixed(1)} s (cache: ${data.cache.status}${data.cache.file ? ` ${data.cache.file}` : ''})`);
-  return splitOmniglot(data, { scheme: config.split, seed: config.splitSeed });
+  try {
+    // Too few characters (an incomplete copy of the archives) is a problem with --data too.
+    return splitOmniglot(data, { scheme: config.split, seed: config.splitSeed });
+  } catch (error) {
+    dataError(config, error);
+  }
 }
 
 export async function omniglotBenchmark(config: TrainConfig, log: (line: string) => void): Promise<BenchmarkSetup> {

@@ -1,0 +1,331 @@
+/**
+ * `reptile train omniglot` and `reptile eval` on the real Omniglot archives
+ * (../shared/data/omniglot relative to the repository; <clone>/../shared/data/omniglot in CI):
+ * what a tiny run writes (config.json, summary.json, metrics.jsonl, model/), evaluation of a run
+ * in another setting, a published preset recorded in config.json, and bad inputs: exit code 2,
+ * one line naming the flag or file, no run directory created and an existing run not damaged.
+ * Skipped, with a message, only when the archives are absent. One decoded-data cache (a temp dir,
+ * REPTILE_CACHE_DIR) is shared by every command here, so the ~10 s decode is paid once.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { unzipSync } from 'fflate';
+import { PRESETS } from '../src/cli/presets.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CLI = resolve(HERE, '../src/cli/main.js');
+// dist/test/<this>.js -> the repository root is two levels up.
+const REPO = resolve(HERE, '..', '..');
+const DATA = resolve(REPO, '..', 'shared', 'data', 'omniglot');
+const present = existsSync(join(DATA, 'images_background.zip')) && existsSync(join(DATA, 'images_evaluation.zip'));
+const skip = present ? false : `the Omniglot archives are not at ${DATA}`;
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let root: string;
+let cacheDir: string;
+
+function runCli(args: string[]): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, REPTILE_CACHE_DIR: cacheDir, REPTILE_DEBUG: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+async function runOk(args: string[]): Promise<CliResult> {
+  const r = await runCli(args);
+  assert.equal(r.code, 0, `reptile ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+/** Exit code 2 and exactly one line on stderr, `error: ...`, mentioning every item; no stack trace. */
+function assertUsageError(r: CliResult, what: string, mentions: (string | RegExp)[]): string {
+  assert.equal(r.code, 2, `${what}: exit code ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `${what}: expected one line on stderr, got:\n${r.stderr}`);
+  const line = lines[0];
+  assert.match(line, /^error: /, `${what}: ${line}`);
+  assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, `${what}: stack trace`);
+  for (const m of mentions) {
+    if (typeof m === 'string') assert.ok(line.includes(m), `${what}: the error line should mention ${JSON.stringify(m)}: ${line}`);
+    else assert.match(line, m, `${what}: ${line}`);
+  }
+  return line;
+}
+
+/** Every file under `dir` (relative path -> sha256), to tell whether a run was touched. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, entry.name);
+      if (entry.isDirectory()) await walk(p);
+      else out[relative(dir, p)] = createHash('sha256').update(await readFile(p)).digest('hex');
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+const readJson = async (path: string) => JSON.parse(await readFile(path, 'utf8'));
+
+/** Runs `tasks` with at most `limit` at a time (the machine is shared). */
+async function pool<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
+}
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'reptile-cli-omniglot-'));
+  cacheDir = join(root, 'cache');
+  await mkdir(cacheDir);
+});
+
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const run = () => join(root, 'run-mlp');
+const TINY_MLP = ['--model', 'mlp', '--meta-iters', '3', '--eval-interval', '0', '--eval-samples', '4', '--eval-interval-samples', '2', '--eval-iters', '2'];
+
+test('reptile train omniglot (tiny MLP run) writes config.json, summary.json, metrics.jsonl and model/', { skip, timeout: 300_000 }, async (t) => {
+  const started = performance.now();
+  const r = await runOk(['train', 'omniglot', ...TINY_MLP, '--data', DATA, '--out', run()]);
+  t.diagnostic(`train (with the first decode): ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  assert.match(r.stdout, /5-way 1-shot accuracy on 4 test tasks/);
+
+  const config = await readJson(join(run(), 'config.json'));
+  assert.equal(config.benchmark, 'omniglot');
+  assert.equal(config.classes, 5);
+  assert.equal(config.shots, 1);
+  assert.equal(config.trainShots, 10);
+  assert.equal(config.split, 'reptile');
+  assert.equal(config.splitSeed, 0);
+  assert.equal(config.model, 'mlp');
+  assert.equal(config.metaIters, 3);
+  assert.equal(config.evalIters, 2);
+  assert.equal(config.evalSamples, 4);
+  assert.equal(config.evalIntervalSamples, 2);
+  assert.equal(config.transductive, false);
+  assert.equal(config.data, DATA);
+  assert.equal(config.seed, 0);
+  assert.deepEqual(config.modelSpec?.sizes, [784, 64, 64, 5], 'the recorded model: 28*28 inputs, 5 outputs');
+
+  const summary = await readJson(join(run(), 'summary.json'));
+  assert.equal(summary.benchmark, 'omniglot');
+  assert.equal(summary.algorithm, 'reptile');
+  assert.equal(summary.metaIters, 3);
+  for (const key of ['wallSeconds', 'metaItersPerSecond']) assert.ok(Number.isFinite(summary[key]) && summary[key] > 0, `summary.${key} = ${summary[key]}`);
+  const e = summary.eval;
+  assert.equal(e.ways, 5);
+  assert.equal(e.shots, 1);
+  assert.equal(e.tasks, 4);
+  assert.equal(e.transductive, false);
+  assert.ok(e.accuracy >= 0 && e.accuracy <= 1, `accuracy ${e.accuracy} is a fraction`);
+  // 4 tasks x 5 queries: the accuracy is a multiple of 1/20.
+  assert.ok(Math.abs(e.accuracy * 20 - Math.round(e.accuracy * 20)) < 1e-9, `accuracy ${e.accuracy} is not k/20`);
+  assert.ok(Number.isFinite(e.ci95) && e.ci95 >= 0 && e.ci95 <= 1, `ci95 ${e.ci95}`);
+
+  const lines = (await readFile(join(run(), 'metrics.jsonl'), 'utf8')).trim().split('\n');
+  assert.ok(lines.length >= 1, 'metrics.jsonl has an evaluation point');
+  for (const line of lines) {
+    const point = JSON.parse(line);
+    assert.ok(Number.isInteger(point.iteration) && point.iteration >= 0 && point.iteration <= 3, line);
+    assert.ok(Number.isFinite(point.elapsedSeconds), line);
+    for (const key of ['trainAccuracy', 'testAccuracy']) {
+      assert.ok(typeof point[key] === 'number' && point[key] >= 0 && point[key] <= 1, `${key} in ${line}`);
+      // 2 tasks x 5 queries per split.
+      assert.ok(Math.abs(point[key] * 10 - Math.round(point[key] * 10)) < 1e-9, `${key} is not k/10 in ${line}`);
+    }
+  }
+  assert.equal(JSON.parse(lines.at(-1)!).iteration, 3, 'the last evaluation point is at the end of training');
+
+  const modelJson = await readJson(join(run(), 'model', 'model.json'));
+  assert.ok(modelJson.modelTopology && Array.isArray(modelJson.weightsManifest), 'model/model.json is a TensorFlow.js model');
+  for (const group of modelJson.weightsManifest) for (const path of group.paths) assert.ok(existsSync(join(run(), 'model', path)), `model/${path}`);
+});
+
+test('reptile eval RUN reproduces the final evaluation, and in another setting writes eval-5w2s.json', { skip, timeout: 120_000 }, async () => {
+  assert.ok(existsSync(join(run(), 'config.json')), 'the training run of the previous test');
+  // Same settings, same seed: the same tasks and the same meta-parameters (from model/) as the run's final evaluation.
+  const same = join(root, 'same.json');
+  await runOk(['eval', run(), '--json', same]);
+  const summary = await readJson(join(run(), 'summary.json'));
+  assert.deepEqual((await readJson(same)).eval, summary.eval, 'reptile eval with the run\'s settings reproduces summary.json\'s evaluation');
+
+  const r = await runOk(['eval', run(), '--eval-samples', '3', '--shots', '2']);
+  const m = /5-way 2-shot accuracy on 3 test tasks (\d+\.\d+)%/.exec(r.stdout);
+  assert.ok(m, `stdout: ${r.stdout}`);
+  const file = join(run(), 'eval-5w2s.json');
+  assert.ok(r.stdout.includes(file), `stdout names the file written: ${r.stdout}`);
+  const written = await readJson(file);
+  assert.equal(written.benchmark, 'omniglot');
+  assert.equal(written.settings.shots, 2);
+  assert.equal(written.settings.evalSamples, 3);
+  assert.equal(written.settings.classes, 5);
+  const e = written.eval;
+  assert.equal(e.ways, 5);
+  assert.equal(e.shots, 2);
+  assert.equal(e.tasks, 3);
+  assert.equal(e.transductive, false);
+  assert.ok(e.accuracy >= 0 && e.accuracy <= 1);
+  assert.ok(Math.abs(e.accuracy * 15 - Math.round(e.accuracy * 15)) < 1e-9, `accuracy ${e.accuracy} is not k/15 (3 tasks x 5 queries)`);
+  assert.ok(Number.isFinite(e.ci95) && e.ci95 >= 0);
+  assert.equal(m[1], (100 * e.accuracy).toFixed(2), 'the printed accuracy is the one written');
+  // The run's own files are untouched by an evaluation.
+  assert.deepEqual(await readJson(join(run(), 'summary.json')), summary);
+});
+
+test('reptile eval RUN --classes 7 (the model has 5 outputs): exit 2, one line, nothing written', { skip, timeout: 120_000 }, async () => {
+  const before = await snapshot(run());
+  const r = await runCli(['eval', run(), '--classes', '7']);
+  assertUsageError(r, 'eval --classes 7', ['--classes 7', /\b5\b/]);
+  assert.deepEqual(await snapshot(run()), before, 'the run directory changed');
+  assert.ok(!existsSync(join(run(), 'eval-7w1s.json')));
+  // The checkpoint holds no model description: its parameters must be checked against --classes too.
+  assert.ok(existsSync(join(run(), 'checkpoint')), 'the run wrote a checkpoint');
+  const c = await runCli(['eval', run(), '--checkpoint', '--classes', '7']);
+  assertUsageError(c, 'eval --checkpoint --classes 7', ['--classes 7', /\b5\b/]);
+  assert.deepEqual(await snapshot(run()), before, 'the run directory changed');
+});
+
+test('reptile eval --checkpoint after a baseline: the last checkpoint is the baseline\'s, and is labelled so', { skip, timeout: 120_000 }, async () => {
+  const out = join(root, 'run-baseline');
+  const tiny = ['--model', 'mlp', '--meta-iters', '2', '--eval-interval', '0', '--eval-samples', '2', '--eval-interval-samples', '1', '--eval-iters', '1'];
+  await runOk(['train', 'omniglot', ...tiny, '--baseline', 'joint', '--data', DATA, '--out', out]);
+  const summary = await readJson(join(out, 'summary.json'));
+  assert.equal(summary.baseline?.algorithm, 'joint');
+  const fromModel = join(root, 'from-model.json');
+  const fromCheckpoint = join(root, 'from-checkpoint.json');
+  await runOk(['eval', out, '--json', fromModel]);
+  const r = await runOk(['eval', out, '--checkpoint', '--json', fromCheckpoint]);
+  const model = await readJson(fromModel);
+  const checkpoint = await readJson(fromCheckpoint);
+  assert.equal(model.algorithm, 'reptile');
+  assert.deepEqual(model.eval, summary.eval, 'model/ holds the algorithm\'s meta-parameters');
+  assert.deepEqual(checkpoint.eval, summary.baseline.eval, 'checkpoint/state.bin holds the baseline\'s parameters');
+  assert.equal(checkpoint.algorithm, 'joint', 'the baseline\'s parameters must not be reported as reptile\'s');
+  assert.equal(checkpoint.baseline, true);
+  assert.match(r.stdout, /^joint \(baseline\): /m);
+});
+
+test('bad inputs: exit 2, one line naming the flag or file; no run directory created, an existing run not damaged', { skip, timeout: 300_000 }, async (t) => {
+  // An empty --data directory, and one with a truncated images_background.zip.
+  const empty = join(root, 'empty');
+  await mkdir(empty);
+  const truncated = join(root, 'truncated');
+  await mkdir(truncated);
+  const source = await open(join(DATA, 'images_background.zip'));
+  const prefix = Buffer.alloc(1_000_000);
+  await source.read(prefix, 0, prefix.length, 0);
+  await source.close();
+  const target = await open(join(truncated, 'images_background.zip'), 'w');
+  await target.write(prefix);
+  await target.close();
+  await symlink(join(DATA, 'images_evaluation.zip'), join(truncated, 'images_evaluation.zip'));
+  // An incomplete copy: both archives extracted, but only character01 and character02 of each alphabet.
+  const incomplete = join(root, 'incomplete');
+  for (const archive of ['images_background', 'images_evaluation']) {
+    const files = unzipSync(await readFile(join(DATA, `${archive}.zip`)), { filter: (f) => /\/character0[12]\/[^/]+\.png$/.test(f.name) });
+    for (const [name, bytes] of Object.entries(files)) {
+      await mkdir(dirname(join(incomplete, name)), { recursive: true });
+      await writeFile(join(incomplete, name), bytes);
+    }
+  }
+
+  const omniglot = (...args: string[]) => ['train', 'omniglot', ...TINY_MLP, '--data', DATA, ...args];
+  const cases: { name: string; args: string[]; mentions: (string | RegExp)[] }[] = [
+    { name: '--data: empty directory', args: ['train', 'omniglot', ...TINY_MLP, '--data', empty], mentions: ['--data', empty, 'images_background'] },
+    { name: '--data: truncated zip', args: ['train', 'omniglot', ...TINY_MLP, '--data', truncated], mentions: ['--data', 'images_background.zip', /truncated|corrupt|not a valid zip/] },
+    { name: '--data: too few characters', args: ['train', 'omniglot', ...TINY_MLP, '--data', incomplete], mentions: ['--data', incomplete, '1623'] },
+    { name: '--classes 2000', args: omniglot('--classes', '2000'), mentions: ['--classes', '2000', /classes/] },
+    { name: '--shots 25 (20 drawings per character)', args: omniglot('--shots', '25'), mentions: ['--shots', '25', /\b20\b/] },
+    { name: '--train-shots 30', args: omniglot('--train-shots', '30'), mentions: ['--train-shots', '30', /\b20\b/] },
+    { name: '--model conv-miniimagenet on omniglot', args: omniglot('--model', 'conv-miniimagenet'), mentions: ['--model', 'conv-miniimagenet'] },
+    { name: '--classes on sine', args: ['train', 'sine', '--meta-iters', '2', '--eval-interval', '0', '--eval-samples', '2', '--classes', '5'], mentions: ['--classes', 'sine'] },
+    { name: '--preset for sine', args: ['train', 'sine', '--meta-iters', '2', '--eval-interval', '0', '--eval-samples', '2', '--preset', 'omniglot-5w1s'], mentions: ['--preset', 'omniglot-5w1s', 'sine'] },
+  ];
+
+  const existing = run();
+  assert.ok(existsSync(join(existing, 'config.json')), 'the training run of the first test');
+  const before = await snapshot(existing);
+  const started = performance.now();
+  const jobs = cases.flatMap((c, i) => [
+    // A fresh --out: must not be created.
+    async () => {
+      const out = join(root, `bad-${i}`);
+      const r = await runCli([...c.args, '--out', out]);
+      const line = assertUsageError(r, c.name, c.mentions);
+      assert.ok(!existsSync(out), `${c.name}: created ${out}`);
+      return `${c.name}: ${line}`;
+    },
+    // An existing run with --force: must be left exactly as it was.
+    async () => {
+      const r = await runCli([...c.args, '--out', existing, '--force']);
+      assertUsageError(r, `${c.name} (--out an existing run --force)`, c.mentions);
+      return '';
+    },
+  ]);
+  const lines = await pool(jobs, 3);
+  t.diagnostic(`${jobs.length} bad commands in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  for (const line of lines.filter(Boolean)) t.diagnostic(line);
+  assert.deepEqual(await snapshot(existing), before, 'an existing run was damaged by a command that failed');
+});
+
+test('--preset omniglot-5w5s-transductive: the preset values, shots 5 and transductive recorded in config.json and summary.json', { skip, timeout: 300_000 }, async (t) => {
+  const out = join(root, 'run-preset');
+  const started = performance.now();
+  const flags = ['--meta-iters', '1', '--eval-interval', '0', '--eval-samples', '2', '--eval-interval-samples', '1', '--eval-iters', '1'];
+  await runOk(['train', 'omniglot', '--preset', 'omniglot-5w5s-transductive', ...flags, '--data', DATA, '--out', out]);
+  t.diagnostic(`preset run (conv, 1 meta-iteration): ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const config = await readJson(join(out, 'config.json'));
+  assert.equal(config.preset, 'omniglot-5w5s-transductive');
+  assert.equal(config.transductive, true);
+  assert.equal(config.shots, 5);
+  assert.equal(config.classes, 5);
+  assert.equal(config.model, 'conv');
+  // Flags override the preset; every other preset value is recorded as is.
+  const overridden: Record<string, number> = { metaIters: 1, evalIters: 1, evalSamples: 2, evalIntervalSamples: 1, evalInterval: 0 };
+  const preset = PRESETS['omniglot-5w5s-transductive'];
+  assert.equal(preset.benchmark, 'omniglot');
+  for (const [key, value] of Object.entries(preset.settings)) {
+    assert.deepEqual(config[key], key in overridden ? overridden[key] : value, `config.json ${key}`);
+  }
+  // The paper's 5-way settings, independently of presets.ts.
+  const paper = { trainShots: 10, innerBatch: 10, innerIters: 5, learningRate: 0.001, metaStep: 1, metaStepFinal: 0, metaBatch: 5, evalBatch: 5 };
+  for (const [key, value] of Object.entries(paper)) assert.equal(config[key], value, `config.json ${key} (the paper's value)`);
+  assert.equal(config.modelSpec?.kind, 'conv');
+  const summary = await readJson(join(out, 'summary.json'));
+  assert.equal(summary.eval.transductive, true);
+  assert.equal(summary.eval.shots, 5);
+  assert.equal(summary.eval.ways, 5);
+  assert.equal(summary.eval.tasks, 2);
+  assert.ok(summary.eval.accuracy >= 0 && summary.eval.accuracy <= 1);
+});

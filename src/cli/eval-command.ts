@@ -72,17 +72,22 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
       let params: ParamSet;
-      // What the parameters are: the run's algorithm, or (a checkpoint written while a baseline
-      // trained after it) the baseline's.
       let algorithm: string = recorded.algorithm;
-      let baseline = false;
       if (flags.checkpoint) {
-        const checkpoint = await loadCheckpoint(join(dir, CHECKPOINT_FILE)).catch((e: Error) => {
-          throw new UsageError(`--checkpoint: ${e.message}`);
-        });
+        // The run's algorithm's parameters: the last checkpoint while it trains, or its final
+        // parameters (phase0.bin) once a baseline has started training after it.
+        const read = (file: string) =>
+          loadCheckpoint(join(dir, file)).catch((e: Error) => {
+            throw new UsageError(`--checkpoint: ${e.message}`);
+          });
+        let checkpoint = await read(CHECKPOINT_FILE);
+        if (Number(checkpoint.extra.phase ?? 0) > 0) {
+          disposeParams(checkpoint.params);
+          for (const state of Object.values(checkpoint.optimizerStates)) disposeOptimizerState(state);
+          checkpoint = await read(`${RUN_FILES.checkpoint}/phase0.bin`);
+        }
         params = checkpoint.params;
         for (const state of Object.values(checkpoint.optimizerStates)) disposeOptimizerState(state);
-        if (Number(checkpoint.extra.phase ?? 0) > 0) [algorithm, baseline] = [recorded.baseline, true];
         // The checkpoint records no model: its parameters must fit the model of these settings
         // (another --classes would otherwise evaluate a 5-output model on 7-way tasks silently).
         const mismatch = parameterMismatch(setup.model.init(Rng.fromSeed(0)), params);
@@ -103,7 +108,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
       try {
         const started = performance.now();
         const evaluation = await setup.evaluateFinal(params);
-        console.log(setup.describeFinal(baseline ? `${algorithm} (baseline)` : algorithm, evaluation));
+        console.log(setup.describeFinal(algorithm, evaluation));
         const name = config.benchmark === 'sine' ? `eval-${config.shots}shots.json` : `eval-${config.classes}w${config.shots}s${config.transductive ? '-transductive' : ''}.json`;
         const out = (flags.json as string | undefined) ?? join(dir, name);
         await writeJsonAtomic(out, {
@@ -111,7 +116,6 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
           source: flags.checkpoint ? CHECKPOINT_FILE : RUN_FILES.model,
           benchmark: config.benchmark,
           algorithm,
-          ...(baseline ? { baseline: true } : {}),
           settings: Object.fromEntries(OVERRIDES.map((k) => [k, (config as unknown as Record<string, unknown>)[k]])),
           wallSeconds: (performance.now() - started) / 1000,
           eval: evaluation,

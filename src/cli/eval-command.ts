@@ -51,6 +51,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
     .addOption(new Option('--eval-iters <n>', "adaptation steps (default: the run's)").argParser(integer(0)))
     .addOption(new Option('--eval-batch <n>', "adaptation minibatch size (default: the run's)").argParser(integer(1)))
     .addOption(new Option('--transductive', 'predict all queries in one batch (default: the run\'s setting)'))
+    .addOption(new Option('--no-transductive', 'predict each query in a batch with the support set only'))
     .addOption(new Option('--seed <n>', "seed of the evaluation tasks (default: the run's)").argParser(integer(0, 2 ** 31 - 1)))
     .addOption(new Option('--checkpoint', 'evaluate the last checkpoint instead of model/'))
     .addOption(new Option('--backend <name>', "TensorFlow.js backend (default: the run's)").choices(BACKENDS))
@@ -63,7 +64,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
       const config: TrainConfig = { ...recorded };
       for (const key of OVERRIDES) if (flags[key] !== undefined) (config as unknown as Record<string, unknown>)[key] = flags[key];
       if (flags.backend) config.backend = flags.backend as TrainConfig['backend'];
-      if (config.benchmark === 'sine' && (flags.classes !== undefined || flags.transductive)) throw new UsageError('--classes and --transductive do not apply to sine');
+      if (config.benchmark === 'sine' && (flags.classes !== undefined || flags.transductive !== undefined)) throw new UsageError('--classes and --transductive do not apply to sine');
       try {
         await useBackend(config.backend);
       } catch (error) {

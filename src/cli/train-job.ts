@@ -12,7 +12,7 @@ import type { MetaLearner } from '../algorithms/meta-learner.js';
 import { metaTrain } from '../train/meta-train.js';
 import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
-import { writeFileAtomic } from '../io/files.js';
+import { removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
 import { buildLearner } from './build.js';
 import { runStreams } from './streams.js';
@@ -128,6 +128,8 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   }
 
   if (checkpoint) {
+    // A killed session may have left a half-written checkpoint under a temporary name.
+    await removeStaleTemporaries(runDir.file(CHECKPOINT_FILE));
     // Drop metrics written after the checkpoint (they will be written again, identically).
     const kept = (await readMetrics(runDir)).filter((m) => {
       const phase = algorithms.indexOf(m.algorithm as TrainConfig['algorithm']);

@@ -101,6 +101,7 @@ export class Rng {
 
   /** `k` indices from 0..n-1, distinct unless `replace`. */
   choice(n: number, k: number, replace = false): number[] {
+    if (!Number.isInteger(k) || k < 0) throw new RangeError(`choice needs a whole number of items, got ${k}`);
     if (replace) return Array.from({ length: k }, () => this.int(n));
     if (k > n) throw new RangeError(`cannot choose ${k} distinct items out of ${n}`);
     return this.permutation(n).slice(0, k);

@@ -2,12 +2,26 @@
  * File writes that never leave a half-written file behind: write to a temporary name in the
  * same directory, then rename over the target (atomic on POSIX file systems).
  */
-import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
+
+let writes = 0;
+
+/** The temporary name a write to `path` goes through (unique per process and write). */
+export function temporaryName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}-${writes++}.tmp`);
+}
+
+/** Removes temporary files that writes to `path` left behind when their process was killed. */
+export async function removeStaleTemporaries(path: string): Promise<void> {
+  const prefix = `.${basename(path)}.`;
+  const names = await readdir(dirname(path)).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => n.startsWith(prefix) && n.endsWith('.tmp')).map((n) => rm(join(dirname(path), n), { force: true })));
+}
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const tmp = temporaryName(path);
   try {
     await writeFile(tmp, data);
     await rename(tmp, path);

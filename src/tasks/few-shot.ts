@@ -47,6 +47,9 @@ export class FewShotClassification implements TaskDistribution {
     this.outputSize = this.ways;
     this.exampleSize = inputShape.reduce((a, b) => a * b, 1);
     if (!Number.isInteger(this.ways) || this.ways < 2) throw new RangeError(`ways must be an integer >= 2, got ${this.ways}`);
+    for (const [key, value] of Object.entries({ trainShots: this.trainShots, shots: this.shots, queryShots: this.queryShots })) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${key} must be an integer >= 1, got ${value}`);
+    }
     if (classes.length < this.ways) {
       throw new RangeError(`${name}: ${this.ways}-way tasks need at least ${this.ways} classes, the split has ${classes.length}`);
     }

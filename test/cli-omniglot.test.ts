@@ -9,84 +9,27 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unzipSync } from 'fflate';
 import { PRESETS } from '../src/cli/presets.js';
+import { assertOneLineUsageError, cliWith, hashTree, readJson } from './support/cli.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const CLI = resolve(HERE, '../src/cli/main.js');
 // dist/test/<this>.js -> the repository root is two levels up.
 const REPO = resolve(HERE, '..', '..');
 const DATA = resolve(REPO, '..', 'shared', 'data', 'omniglot');
 const present = existsSync(join(DATA, 'images_background.zip')) && existsSync(join(DATA, 'images_evaluation.zip'));
 const skip = present ? false : `the Omniglot archives are not at ${DATA}`;
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let root: string;
 let cacheDir: string;
 
-function runCli(args: string[]): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, REPTILE_CACHE_DIR: cacheDir, REPTILE_DEBUG: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
-async function runOk(args: string[]): Promise<CliResult> {
-  const r = await runCli(args);
-  assert.equal(r.code, 0, `reptile ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-/** Exit code 2 and exactly one line on stderr, `error: ...`, mentioning every item; no stack trace. */
-function assertUsageError(r: CliResult, what: string, mentions: (string | RegExp)[]): string {
-  assert.equal(r.code, 2, `${what}: exit code ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `${what}: expected one line on stderr, got:\n${r.stderr}`);
-  const line = lines[0];
-  assert.match(line, /^error: /, `${what}: ${line}`);
-  assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, `${what}: stack trace`);
-  for (const m of mentions) {
-    if (typeof m === 'string') assert.ok(line.includes(m), `${what}: the error line should mention ${JSON.stringify(m)}: ${line}`);
-    else assert.match(line, m, `${what}: ${line}`);
-  }
-  return line;
-}
-
-/** Every file under `dir` (relative path -> sha256), to tell whether a run was touched. */
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    for (const entry of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, entry.name);
-      if (entry.isDirectory()) await walk(p);
-      else out[relative(dir, p)] = createHash('sha256').update(await readFile(p)).digest('hex');
-    }
-  };
-  await walk(dir);
-  return out;
-}
-
-const readJson = async (path: string) => JSON.parse(await readFile(path, 'utf8'));
+/** Every command shares the decoded-data cache; REPTILE_DEBUG is cleared (no stack traces). */
+const { runCli, runOk } = cliWith(() => ({ env: { REPTILE_CACHE_DIR: cacheDir, REPTILE_DEBUG: '' } }));
 
 /** Runs `tasks` with at most `limit` at a time (the machine is shared). */
 async function pool<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
@@ -204,16 +147,16 @@ test('reptile eval RUN reproduces the final evaluation, and in another setting w
 });
 
 test('reptile eval RUN --classes 7 (the model has 5 outputs): exit 2, one line, nothing written', { skip, timeout: 120_000 }, async () => {
-  const before = await snapshot(run());
+  const before = await hashTree(run());
   const r = await runCli(['eval', run(), '--classes', '7']);
-  assertUsageError(r, 'eval --classes 7', ['--classes 7', /\b5\b/]);
-  assert.deepEqual(await snapshot(run()), before, 'the run directory changed');
+  assertOneLineUsageError(r, ['--classes 7', /\b5\b/], 'eval --classes 7');
+  assert.deepEqual(await hashTree(run()), before, 'the run directory changed');
   assert.ok(!existsSync(join(run(), 'eval-7w1s.json')));
   // The checkpoint holds no model description: its parameters must be checked against --classes too.
   assert.ok(existsSync(join(run(), 'checkpoint')), 'the run wrote a checkpoint');
   const c = await runCli(['eval', run(), '--checkpoint', '--classes', '7']);
-  assertUsageError(c, 'eval --checkpoint --classes 7', ['--classes 7', /\b5\b/]);
-  assert.deepEqual(await snapshot(run()), before, 'the run directory changed');
+  assertOneLineUsageError(c, ['--classes 7', /\b5\b/], 'eval --checkpoint --classes 7');
+  assert.deepEqual(await hashTree(run()), before, 'the run directory changed');
 });
 
 test('reptile eval --checkpoint after a baseline: it evaluates the algorithm\'s final parameters, not the baseline\'s', { skip, timeout: 120_000 }, async () => {
@@ -275,28 +218,28 @@ test('bad inputs: exit 2, one line naming the flag or file; no run directory cre
 
   const existing = run();
   assert.ok(existsSync(join(existing, 'config.json')), 'the training run of the first test');
-  const before = await snapshot(existing);
+  const before = await hashTree(existing);
   const started = performance.now();
   const jobs = cases.flatMap((c, i) => [
     // A fresh --out: must not be created.
     async () => {
       const out = join(root, `bad-${i}`);
       const r = await runCli([...c.args, '--out', out]);
-      const line = assertUsageError(r, c.name, c.mentions);
+      const line = assertOneLineUsageError(r, c.mentions, c.name);
       assert.ok(!existsSync(out), `${c.name}: created ${out}`);
       return `${c.name}: ${line}`;
     },
     // An existing run with --force: must be left exactly as it was.
     async () => {
       const r = await runCli([...c.args, '--out', existing, '--force']);
-      assertUsageError(r, `${c.name} (--out an existing run --force)`, c.mentions);
+      assertOneLineUsageError(r, c.mentions, `${c.name} (--out an existing run --force)`);
       return '';
     },
   ]);
   const lines = await pool(jobs, 3);
   t.diagnostic(`${jobs.length} bad commands in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   for (const line of lines.filter(Boolean)) t.diagnostic(line);
-  assert.deepEqual(await snapshot(existing), before, 'an existing run was damaged by a command that failed');
+  assert.deepEqual(await hashTree(existing), before, 'an existing run was damaged by a command that failed');
 });
 
 test('--preset omniglot-5w5s-transductive: the preset values, shots 5 and transductive recorded in config.json and summary.json', { skip, timeout: 300_000 }, async (t) => {

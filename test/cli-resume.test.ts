@@ -7,59 +7,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-const CLI = resolve(HERE, '../src/cli/main.js');
+import { join } from 'node:path';
+import { assertOneLineUsageError, hashTree, killRunningClis, readJson, runCli, runOk, startCli, type CliResult } from './support/cli.js';
 
 /** A tiny sine run; the Adam outer update gives the algorithm phase optimizer state to restore. */
 const SETTINGS = ['--meta-iters', '300', '--eval-interval', '50', '--eval-samples', '20', '--eval-interval-samples', '5', '--eval-iters', '8', '--seed', '5', '--meta-optimizer', 'adam'];
 const RUN = [...SETTINGS, '--checkpoint-interval', '50'];
-
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Running {
-  child: ChildProcess;
-  done: Promise<CliResult>;
-}
-
-function startCli(args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<CliResult>((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code, signal) => res({ code, signal, stdout, stderr }));
-  });
-  return { child, done };
-}
-
-const children = new Set<ChildProcess>();
-
-function runCli(args: string[]): Promise<CliResult> {
-  const run = startCli(args);
-  children.add(run.child);
-  return run.done.finally(() => children.delete(run.child));
-}
-
-async function runOk(args: string[]): Promise<CliResult> {
-  const result = await runCli(args);
-  assert.equal(result.code, 0, `reptile ${args.join(' ')} failed (${result.signal ?? result.code}):\n${result.stderr}`);
-  return result;
-}
 
 /**
  * Starts `args`, polls `moment` every few milliseconds and kills the process with SIGKILL as soon
@@ -67,7 +23,6 @@ async function runOk(args: string[]): Promise<CliResult> {
  */
 async function killWhen(args: string[], what: string, moment: () => boolean): Promise<void> {
   const run = startCli(args);
-  children.add(run.child);
   let ended = false;
   void run.done.then(() => (ended = true));
   try {
@@ -77,7 +32,6 @@ async function killWhen(args: string[], what: string, moment: () => boolean): Pr
     assert.equal(result.signal, 'SIGKILL', `reptile ${args.join(' ')} ended (${result.code}) before the moment "${what}":\n${result.stderr}`);
   } finally {
     run.child.kill('SIGKILL');
-    children.delete(run.child);
   }
 }
 
@@ -108,10 +62,6 @@ function checkpointAt(dir: string): { phase: number; iteration: number } | undef
   return { phase: header.extra.phase, iteration: header.iteration };
 }
 
-async function readJson(path: string): Promise<any> {
-  return JSON.parse(await readFile(path, 'utf8'));
-}
-
 async function metricsWithoutTime(dir: string): Promise<Record<string, unknown>[]> {
   const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8')).split('\n').filter((l) => l.trim() !== '');
   return lines.map((l) => {
@@ -120,27 +70,6 @@ async function metricsWithoutTime(dir: string): Promise<Record<string, unknown>[
     delete m.elapsedSeconds;
     return m;
   });
-}
-
-/** Every file under `dir` (relative path -> sha256). */
-async function hashTree(dir: string): Promise<Map<string, string>> {
-  const hashes = new Map<string, string>();
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const parent = (entry as unknown as { parentPath?: string; path: string }).parentPath ?? (entry as unknown as { path: string }).path;
-    const full = join(parent, entry.name);
-    hashes.set(relative(dir, full), createHash('sha256').update(await readFile(full)).digest('hex'));
-  }
-  return hashes;
-}
-
-function assertOneLineUsageError(result: CliResult, pattern: RegExp, what: string): void {
-  assert.equal(result.code, 2, `${what}: exit code (stderr: ${result.stderr})`);
-  const lines = result.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `${what}: one line on stderr, got:\n${result.stderr}`);
-  assert.match(lines[0], /^error: /, what);
-  assert.match(lines[0], pattern, what);
-  assert.doesNotMatch(result.stderr, /\n\s+at /, `${what}: no stack trace`);
 }
 
 let root: string;
@@ -155,7 +84,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  killRunningClis();
   await rm(root, { recursive: true, force: true });
 });
 

@@ -5,68 +5,21 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FLAGS } from '../src/cli/train-options.js';
+import { hashTree, readJson, readJsonLines, runCli, runOk } from './support/cli.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const CLI = resolve(HERE, '../src/cli/main.js');
 const PACKAGE_JSON = resolve(HERE, '../../package.json');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[]): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
-async function runOk(args: string[]): Promise<CliResult> {
-  const result = await runCli(args);
-  assert.equal(result.code, 0, `reptile ${args.join(' ')} failed:\n${result.stderr}`);
-  return result;
-}
 
 const TINY = ['--meta-iters', '20', '--eval-samples', '5', '--eval-interval', '10', '--eval-interval-samples', '3', '--eval-iters', '4'];
 /** Flags of the main run, besides TINY: a few set away from their defaults. */
 const CHOSEN = { seed: 3, learningRate: 0.03, innerIters: 3 };
 const MAIN_ARGS = [...TINY, '--seed', '3', '--learning-rate', '0.03', '--inner-iters', '3'];
-
-async function readJson(path: string): Promise<any> {
-  return JSON.parse(await readFile(path, 'utf8'));
-}
-
-async function readJsonLines(path: string): Promise<any[]> {
-  return (await readFile(path, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
-}
-
-/** Every file under `dir` (relative path -> sha256). */
-async function hashTree(dir: string): Promise<Map<string, string>> {
-  const hashes = new Map<string, string>();
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    // Node 20 names the entry's directory `path` (later versions also `parentPath`).
-    const parent = (entry as unknown as { parentPath?: string; path: string }).parentPath ?? (entry as unknown as { path: string }).path;
-    const full = join(parent, entry.name);
-    hashes.set(relative(dir, full), createHash('sha256').update(await readFile(full)).digest('hex'));
-  }
-  return hashes;
-}
 
 function assertFiniteNonNegative(value: unknown, what: string): void {
   assert.equal(typeof value, 'number', `${what} should be a number, got ${JSON.stringify(value)}`);

@@ -7,7 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
@@ -18,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerDataCommand } from '../src/cli/data-command.js';
 import { UsageError } from '../src/cli/errors.js';
+import { runCli as runCliProcess, type CliResult } from './support/cli.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const MARKER = '--reptile-data-cli';
@@ -52,33 +52,20 @@ function defineTests(): void {
   const FILES = ['images_background.zip', 'images_evaluation.zip'];
   const present = FILES.every((f) => existsSync(join(DATA, f)));
 
-  interface CliResult {
-    code: number | null;
-    stdout: string;
-    stderr: string;
-  }
-
   /** In this process (fast): for errors raised before any download starts, and --help. */
   async function runHere(args: string[]): Promise<CliResult> {
     let stdout = '';
     let stderr = '';
     const code = await runReptile(args, (s) => (stdout += s), (s) => (stderr += s));
-    return { code, stdout, stderr };
+    return { code, signal: null, stdout, stderr };
   }
 
-  /** As a child process, with its own environment. */
+  /**
+   * As a child process (this file as the entry point), with its own environment: the parent's
+   * REPTILE_OMNIGLOT_URL_BASE is dropped unless `env` sets it.
+   */
   function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-    return new Promise((ok, fail) => {
-      const childEnv = { ...process.env, ...env };
-      if (!('REPTILE_OMNIGLOT_URL_BASE' in env)) delete childEnv.REPTILE_OMNIGLOT_URL_BASE;
-      const child = spawn(process.execPath, [SELF, MARKER, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.on('error', fail);
-      child.on('close', (code) => ok({ code, stdout, stderr }));
-    });
+    return runCliProcess([MARKER, ...args], { script: SELF, env: { REPTILE_OMNIGLOT_URL_BASE: undefined, ...env } });
   }
 
   let dir: string;

@@ -123,7 +123,10 @@ export const FLAGS: FlagSpec[] = [
 ];
 
 function describeDefault(spec: FlagSpec): string {
-  return BENCHMARKS.filter((b) => spec.defaults[b] !== undefined).map((b) => `${b}: ${JSON.stringify(spec.defaults[b])}`).join(', ');
+  const applies = BENCHMARKS.filter((b) => spec.defaults[b] !== undefined);
+  const values = applies.map((b) => JSON.stringify(spec.defaults[b]));
+  if (applies.length === BENCHMARKS.length && values.every((v) => v === values[0])) return `default: ${values[0]}`;
+  return `default ${applies.map((b, i) => `${b}: ${values[i]}`).join(', ')}`;
 }
 
 function flagName(spec: FlagSpec): string {
@@ -133,7 +136,7 @@ function flagName(spec: FlagSpec): string {
 /** Commander options for every flag, with the per-benchmark defaults in the help text. */
 export function trainOptions(): Option[] {
   const options = FLAGS.map((spec) => {
-    const option = new Option(spec.flags, `${spec.description} (default ${describeDefault(spec)})`);
+    const option = new Option(spec.flags, `${spec.description} (${describeDefault(spec)})`);
     if (spec.choices) option.choices(spec.choices);
     if (spec.parse) option.argParser(spec.parse as (value: string, previous: unknown) => unknown);
     return option;

@@ -24,6 +24,4 @@ export interface BenchmarkSetup {
   writeCharts(runDir: RunDir, metrics: Record<string, unknown>[], learners: MetaLearner[]): Promise<void>;
   /** A line comparing the algorithm with its baseline, when there is one. */
   compare?(summary: { eval: Record<string, unknown>; algorithm: string; baseline?: { algorithm: string; eval: Record<string, unknown> } }): string | undefined;
-  /** Releases what the benchmark holds (datasets are plain arrays; tensors if any). */
-  dispose?(): void;
 }

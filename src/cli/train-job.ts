@@ -148,8 +148,8 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
       const streams = runStreams(config.seed).phase(phase);
       let start = 0;
       if (phase < resumePhase) {
-        // Finished in an earlier session: its final parameters are in the export (phase 0) or
-        // were only needed for its summary and charts, which we rebuild from the checkpoint.
+        // Finished in an earlier session: its result is in the checkpoint's job state, and its
+        // final parameters (read from phaseN.bin above) are needed only for the charts.
         learner.setParams(finishedParams[phase]);
         continue;
       }

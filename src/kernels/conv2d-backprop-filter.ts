@@ -22,7 +22,7 @@
  * NHWC only, dilations 1 (as tfjs's conv2d gradient requires anyway).
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasmBackend, heapF32, runWasmKernel, type WasmBackendInternals } from './wasm-heap.js';
+import { asWasmBackend, heapF32, requireNhwcUndilated, runWasmKernel, type WasmBackendInternals } from './wasm-heap.js';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -62,12 +62,7 @@ function geometry(x: TensorInfo, dy: TensorInfo, attrs: Record<string, unknown>)
     filterShape: [number, number, number, number];
     dilations?: [number, number] | number;
   };
-  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
-    throw new Error(`Conv2DBackpropFilter (reptile wasm kernel): only dataFormat 'NHWC' is supported, got '${dataFormat}'`);
-  }
-  if (dilations !== undefined && !(Array.isArray(dilations) ? dilations.every((d) => d === 1) : dilations === 1)) {
-    throw new Error(`Conv2DBackpropFilter (reptile wasm kernel): only dilations 1 are supported, got ${JSON.stringify(dilations)}`);
-  }
+  requireNhwcUndilated('Conv2DBackpropFilter', dataFormat, dilations);
   if (x.shape.length !== 4 || dy.shape.length !== 4) {
     throw new Error(`Conv2DBackpropFilter (reptile wasm kernel): x and dy must be rank 4, got [${x.shape}] and [${dy.shape}]`);
   }

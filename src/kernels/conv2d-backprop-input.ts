@@ -18,7 +18,7 @@
  * NHWC only, dilations 1.
  */
 import * as tf from '@tensorflow/tfjs';
-import { asWasmBackend, heapF32, runWasmKernel, type WasmBackendInternals } from './wasm-heap.js';
+import { asWasmBackend, heapF32, requireNhwcUndilated, runWasmKernel, type WasmBackendInternals } from './wasm-heap.js';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -33,12 +33,7 @@ export function conv2DBackpropInputWasm(args: { inputs: tf.NamedTensorInfoMap; b
     dilations?: [number, number] | number;
   };
   const backend = asWasmBackend(args.backend);
-  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
-    throw new Error(`Conv2DBackpropInput (reptile wasm kernel): only dataFormat 'NHWC' is supported, got '${dataFormat}'`);
-  }
-  if (dilations !== undefined && !(Array.isArray(dilations) ? dilations.every((d) => d === 1) : dilations === 1)) {
-    throw new Error(`Conv2DBackpropInput (reptile wasm kernel): only dilations 1 are supported, got ${JSON.stringify(dilations)}`);
-  }
+  requireNhwcUndilated('Conv2DBackpropInput', dataFormat, dilations);
   if (dy.shape.length !== 4 || filter.shape.length !== 4 || inputShape.length !== 4) {
     throw new Error(`Conv2DBackpropInput (reptile wasm kernel): dy, filter and inputShape must be rank 4, got [${dy.shape}], [${filter.shape}], [${inputShape}]`);
   }

@@ -53,3 +53,13 @@ export function runWasmKernel(backend: WasmBackendInternals, kernelName: string,
   if (!kernel) throw new Error(`reptile wasm kernels: the wasm backend has no '${kernelName}' kernel`);
   return kernel.kernelFunc({ inputs, backend: backend as unknown as tf.KernelBackend, attrs: attrs as tf.NamedAttrMap }) as TensorInfo;
 }
+
+/** The layouts the hand-written conv kernels support: NHWC, dilation 1 (a clear error otherwise). */
+export function requireNhwcUndilated(kernelName: string, dataFormat: string | undefined, dilations: [number, number] | number | undefined): void {
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
+    throw new Error(`${kernelName} (reptile wasm kernel): only dataFormat 'NHWC' is supported, got '${dataFormat}'`);
+  }
+  if (dilations !== undefined && !(Array.isArray(dilations) ? dilations.every((d) => d === 1) : dilations === 1)) {
+    throw new Error(`${kernelName} (reptile wasm kernel): only dilations 1 are supported, got ${JSON.stringify(dilations)}`);
+  }
+}

@@ -7,21 +7,25 @@
  * - wasm Conv2DBackpropInput: present but slow (a scalar C++ loop nest); replaced by a faster one.
  * - wasm MaxPoolGrad: present but wrong for some windows with a negative maximum; replaced.
  * - wasm BatchMatMul: transposed operands are transposed first, so the fast path runs; wraps the original.
+ * - wasm and cpu ReptileAdamUpdate / ReptileSgdUpdate: fused optimizer updates (fused-optimizers.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterWasmConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasmConfig } from './conv2d-backprop-input.js';
 import { maxPoolGradWasmConfig } from './max-pool-grad.js';
 import { batchMatMulWasmConfig } from './batch-mat-mul.js';
+import { fusedOptimizerKernels } from './fused-optimizers.js';
 
 export { conv2DBackpropFilterWasm, setConv2DBackpropFilterMethod, type BackpropFilterMethod } from './conv2d-backprop-filter.js';
 export { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
 export { maxPoolGradWasm } from './max-pool-grad.js';
+export { fusedAdamUpdate, fusedSgdUpdate, fusedUpdateAvailable } from './fused-optimizers.js';
 
 const KERNELS: { config: tf.KernelConfig; replace: boolean }[] = [
   { config: conv2DBackpropFilterWasmConfig, replace: false },
   { config: conv2DBackpropInputWasmConfig, replace: true },
   { config: maxPoolGradWasmConfig, replace: true },
+  ...fusedOptimizerKernels.map((config) => ({ config, replace: false })),
 ];
 const originalBatchMatMul = tf.getKernel('BatchMatMul', 'wasm');
 if (originalBatchMatMul) KERNELS.push({ config: batchMatMulWasmConfig(originalBatchMatMul), replace: true });

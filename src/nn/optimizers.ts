@@ -4,9 +4,13 @@
  * differentiated through (every update is plain differentiable tensor arithmetic).
  *
  * `step` is pure: it returns new parameters and a new state and never disposes its inputs.
+ * When nothing is being differentiated and the backend has them, one fused kernel updates all
+ * parameters at once (src/kernels/fused-optimizers.ts); under a gradient tape the update is
+ * composed of ordinary differentiable ops.
  */
 import { tf } from '../core/tf.js';
-import { cloneParams, mapParams, type ParamSet } from '../core/params.js';
+import { cloneParams, mapParams, paramsFromList, type ParamSet } from '../core/params.js';
+import { fusedAdamUpdate, fusedSgdUpdate, fusedUpdateAvailable } from '../kernels/fused-optimizers.js';
 
 export interface OptimizerState {
   /** Number of steps taken so far (Adam's bias correction uses it). */
@@ -34,9 +38,11 @@ export interface SgdOptions {
   learningRate: number;
   /** Heavy-ball momentum: v <- momentum * v + g; p <- p - lr * v (TensorFlow's and PyTorch's form). */
   momentum?: number;
+  /** Use the fused kernel when possible (default true; false for comparisons). */
+  fused?: boolean;
 }
 
-export function sgd({ learningRate, momentum = 0 }: SgdOptions): Optimizer {
+export function sgd({ learningRate, momentum = 0, fused = true }: SgdOptions): Optimizer {
   checkRate('learning rate', learningRate, 0, Infinity);
   checkRate('momentum', momentum, 0, 1, true);
   return {
@@ -47,6 +53,13 @@ export function sgd({ learningRate, momentum = 0 }: SgdOptions): Optimizer {
       return { step: 0, slots };
     },
     step(params, grads, state, lr = learningRate): { params: ParamSet; state: OptimizerState } {
+      if (fused && fusedUpdateAvailable()) {
+        const names = Object.keys(params);
+        const list = (set: ParamSet) => names.map((n) => set[n]);
+        const out = fusedSgdUpdate(list(params), list(grads), momentum > 0 ? list(state.slots.velocity) : [], { learningRate: lr, momentum });
+        const slots: Record<string, ParamSet> = momentum > 0 ? { velocity: paramsFromList(names, out.velocity) } : {};
+        return { params: paramsFromList(names, out.p), state: { step: state.step + 1, slots } };
+      }
       if (momentum === 0) {
         return {
           params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(grads[n], lr)))),
@@ -68,6 +81,8 @@ export interface AdamOptions {
   beta1?: number;
   beta2?: number;
   epsilon?: number;
+  /** Use the fused kernel when possible (default true; false for comparisons). */
+  fused?: boolean;
 }
 
 /**
@@ -75,7 +90,7 @@ export interface AdamOptions {
  * folded into the step size and epsilon is added to sqrt(v) uncorrected.
  *   lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t);  p <- p - lr_t * m / (sqrt(v) + epsilon)
  */
-export function adam({ learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 }: AdamOptions): Optimizer {
+export function adam({ learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8, fused = true }: AdamOptions): Optimizer {
   checkRate('learning rate', learningRate, 0, Infinity);
   checkRate('adam beta1', beta1, 0, 1, true);
   checkRate('adam beta2', beta2, 0, 1, true);
@@ -89,6 +104,15 @@ export function adam({ learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 
     step(params, grads, state, lr = learningRate) {
       const t = state.step + 1;
       const stepSize = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+      if (fused && fusedUpdateAvailable()) {
+        const names = Object.keys(params);
+        const list = (set: ParamSet) => names.map((n) => set[n]);
+        const out = fusedAdamUpdate(list(params), list(grads), list(state.slots.m), list(state.slots.v), { stepSize, beta1, beta2, epsilon });
+        return {
+          params: paramsFromList(names, out.p),
+          state: { step: t, slots: { m: paramsFromList(names, out.m), v: paramsFromList(names, out.v) } },
+        };
+      }
       const m = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.m[n], beta1), tf.mul(grads[n], 1 - beta1))));
       const v = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.v[n], beta2), tf.mul(tf.square(grads[n]), 1 - beta2))));
       return {
@@ -106,6 +130,19 @@ export function disposeOptimizerState(state: OptimizerState | undefined): void {
 
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+/** Builds an optimizer again from its `name` and `config` (e.g. in a worker thread). */
+export function optimizerFromConfig(name: string, config: Readonly<Record<string, number | string | boolean>>): Optimizer {
+  const num = (key: string) => (typeof config[key] === 'number' ? (config[key] as number) : undefined);
+  switch (name) {
+    case 'sgd':
+      return sgd({ learningRate: num('learningRate')!, momentum: num('momentum') });
+    case 'adam':
+      return adam({ learningRate: num('learningRate')!, beta1: num('beta1'), beta2: num('beta2'), epsilon: num('epsilon') });
+    default:
+      throw new Error(`unknown optimizer '${name}' (allowed: ${OPTIMIZERS.join(', ')})`);
+  }
+}
 
 export function cloneOptimizerState(state: OptimizerState): OptimizerState {
   const slots: Record<string, ParamSet> = {};

@@ -30,6 +30,8 @@ export interface MetaLearner {
    * minibatches. Returns the mean inner minibatch loss (a device scalar the caller disposes).
    */
   metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): tf.Scalar;
+  /** The same, for learners that wait on other threads; the training loop prefers it when present. */
+  metaStepAsync?(tasks: readonly Examples[], metaStepSize: number, rng: Rng): Promise<tf.Scalar>;
   /** Everything a checkpoint needs besides the meta-parameters (read them, do not dispose them). */
   optimizerStates(): Record<string, OptimizerState | undefined>;
   /** Restores states saved from `optimizerStates()` (the learner takes ownership; missing keys stay as they are). */

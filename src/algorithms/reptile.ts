@@ -11,13 +11,20 @@
  * adapted weights; the sign here is the one that moves theta towards them.
  */
 import { tf } from '../core/tf.js';
-import { cloneParams, disposeParams, interpolate, meanParams, subtract, type ParamSet } from '../core/params.js';
+import { cloneParams, disposeParams, interpolate, meanParams, paramsFromHost, paramsToHost, subtract, type HostParams, type ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
 import type { Examples } from '../tasks/task.js';
 import { adapt, disposeBatch, toBatch } from './inner-loop.js';
 import { minibatchIndices } from '../tasks/task.js';
 import type { MetaLearner, MetaLearnerSetup } from './meta-learner.js';
+import type { AdaptJob, AdaptResultHost, HostOptimizerState } from '../parallel/protocol.js';
+import { stateFromHost, stateToHost } from '../parallel/host-state.js';
+
+/** Runs the inner loop of many tasks elsewhere (src/parallel/worker-pool.ts AdaptPool). */
+export interface TaskAdapter {
+  adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]): Promise<AdaptResultHost[]>;
+}
 
 export interface ReptileOptions {
   /** k: inner steps per task. */
@@ -31,6 +38,13 @@ export interface ReptileOptions {
   persistInnerState?: boolean;
   /** Outer update by a meta-optimizer fed theta - mean(phi); by interpolation when omitted. */
   metaOptimizer?: Optimizer;
+  /**
+   * Adapt the tasks of a meta-batch in parallel (worker threads; use `metaStepAsync`). Then every
+   * task of a meta-batch starts from the same inner optimizer state, and the next meta-iteration
+   * continues from the average of their end states (the serial loop chains the state from task to
+   * task instead, as the original code). The numbers do not depend on the number of workers.
+   */
+  adapter?: TaskAdapter;
 }
 
 /** The meta-gradient Reptile feeds a meta-optimizer: theta - mean_i phi_i. */
@@ -39,6 +53,13 @@ export function reptileMetaGradient(theta: ParamSet, adapted: readonly ParamSet[
   const g = subtract(theta, mean);
   disposeParams(mean);
   return g;
+}
+
+/** The element-wise mean of optimizer states that took the same number of steps. */
+function meanOptimizerState(states: readonly OptimizerState[]): OptimizerState {
+  const slots: OptimizerState['slots'] = {};
+  for (const name of Object.keys(states[0].slots)) slots[name] = meanParams(states.map((s) => s.slots[name]));
+  return { step: states[0].step, slots };
 }
 
 export class Reptile implements MetaLearner {
@@ -88,6 +109,7 @@ export class Reptile implements MetaLearner {
   }
 
   metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): tf.Scalar {
+    if (this.options.adapter) throw new Error('this Reptile adapts tasks in worker threads: call metaStepAsync');
     if (tasks.length !== this.tasksPerIteration) throw new Error(`reptile expects ${this.tasksPerIteration} tasks per meta-iteration, got ${tasks.length}`);
     const adapted: ParamSet[] = [];
     const losses: tf.Scalar[] = [];
@@ -101,6 +123,28 @@ export class Reptile implements MetaLearner {
     const meanLoss = tf.tidy(() => tf.div(tf.addN(losses), tasks.length * this.options.innerIters)) as tf.Scalar;
     losses.forEach((l) => l.dispose());
     return meanLoss;
+  }
+
+  /** One meta-iteration with the tasks adapted by `options.adapter` (in parallel). */
+  async metaStepAsync(tasks: readonly Examples[], metaStepSize: number, rng: Rng): Promise<tf.Scalar> {
+    const { adapter, innerIters, innerBatch, persistInnerState = true } = this.options;
+    if (!adapter) return this.metaStep(tasks, metaStepSize, rng);
+    if (tasks.length !== this.tasksPerIteration) throw new Error(`reptile expects ${this.tasksPerIteration} tasks per meta-iteration, got ${tasks.length}`);
+    // Minibatch orders are drawn here, in task order, so they do not depend on the workers.
+    const jobs = tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
+    const start = persistInnerState && this.innerState ? await stateToHost(this.innerState) : undefined;
+    const results = await adapter.adapt(await paramsToHost(this.theta), start, jobs);
+    const adapted = results.map((r) => paramsFromHost(r.phi));
+    this.setParams(this.outerUpdate(adapted, metaStepSize));
+    adapted.forEach(disposeParams);
+    if (persistInnerState) {
+      const ends = results.map((r) => stateFromHost(r.state));
+      disposeOptimizerState(this.innerState);
+      this.innerState = meanOptimizerState(ends);
+      ends.forEach(disposeOptimizerState);
+    }
+    const lossSum = results.reduce((sum, r) => sum + r.lossSum, 0);
+    return tf.scalar(lossSum / (tasks.length * innerIters));
   }
 
   private outerUpdate(adapted: readonly ParamSet[], metaStepSize: number): ParamSet {

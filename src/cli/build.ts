@@ -1,6 +1,6 @@
 /** Turns a resolved configuration into the library objects it names. */
 import type { ParamSet } from '../core/params.js';
-import { Reptile } from '../algorithms/reptile.js';
+import { Reptile, type TaskAdapter } from '../algorithms/reptile.js';
 import { JointTraining } from '../algorithms/joint.js';
 import type { MetaLearner, MetaLearnerSetup } from '../algorithms/meta-learner.js';
 import { adam, sgd, type Optimizer } from '../nn/optimizers.js';
@@ -25,7 +25,8 @@ function metaOptimizer(config: TrainConfig): Optimizer | undefined {
   }
 }
 
-export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainConfig, setup: MetaLearnerSetup, initialParams: ParamSet): MetaLearner {
+/** `adapter`: the worker pool that adapts a meta-batch's tasks in parallel (Reptile only). */
+export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainConfig, setup: MetaLearnerSetup, initialParams: ParamSet, adapter?: TaskAdapter): MetaLearner {
   switch (algorithm) {
     case 'reptile':
       return new Reptile(setup, initialParams, {
@@ -35,6 +36,7 @@ export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainC
         innerOptimizer: innerOptimizer(config),
         persistInnerState: !config.freshInnerState,
         metaOptimizer: metaOptimizer(config),
+        adapter,
       });
     case 'joint':
       return new JointTraining(setup, initialParams, {

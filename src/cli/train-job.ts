@@ -14,7 +14,9 @@ import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
 import { removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import { buildLearner } from './build.js';
+import { buildLearner, innerOptimizer } from './build.js';
+import { AdaptPool } from '../parallel/worker-pool.js';
+import { lossSpec } from '../nn/losses.js';
 import { runStreams } from './streams.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
@@ -67,6 +69,26 @@ async function selectBackend(config: TrainConfig): Promise<string> {
   } catch (error) {
     throw new UsageError(`--backend ${config.backend}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The worker threads that adapt Reptile's meta-batches (none for one task per meta-iteration:
+ * there the serial loop gives the same numbers without the threads).
+ */
+async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, log: (line: string) => void): Promise<AdaptPool | undefined> {
+  if (config.workers === 0 || config.metaBatch === 1) return undefined;
+  const loss = lossSpec(benchmark.loss);
+  if (!loss) throw new Error(`--workers ${config.workers}: the ${benchmark.name} loss cannot be rebuilt in a worker; use --workers 0`);
+  const optimizer = innerOptimizer(config);
+  const pool = await AdaptPool.start(config.workers, {
+    backend: backend as 'wasm' | 'cpu' | 'node',
+    model: benchmark.model.spec,
+    loss,
+    optimizer: { name: optimizer.name, config: optimizer.config },
+    layout: benchmark.trainTasks,
+  });
+  log(`adapting the ${config.metaBatch} tasks of each meta-iteration in ${pool.size} worker threads`);
+  return pool;
 }
 
 async function readMetrics(runDir: RunDir): Promise<Record<string, unknown>[]> {
@@ -141,9 +163,12 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   const resumePhase = checkpoint ? state.phase : -1;
   const theta0 = benchmark.model.init(runStreams(config.seed).init);
   const learners: MetaLearner[] = [];
+  let pool: AdaptPool | undefined;
   try {
+    pool = algorithms.includes('reptile') ? await startWorkers(config, benchmark, backend, log) : undefined;
     for (let phase = 0; phase < algorithms.length; phase++) {
-      const learner = buildLearner(algorithms[phase], config, { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks }, theta0);
+      const adapter = algorithms[phase] === 'reptile' ? pool : undefined;
+      const learner = buildLearner(algorithms[phase], config, { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks }, theta0, adapter);
       learners.push(learner);
       const streams = runStreams(config.seed).phase(phase);
       let start = 0;
@@ -191,6 +216,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   } finally {
     learners.forEach((l) => l.dispose());
     disposeParams(theta0);
+    await pool?.close();
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { Option } from 'commander';
 import { BACKENDS } from '../core/backend.js';
+import { defaultWorkerCount } from '../parallel/worker-pool.js';
 import { INIT_SCHEMES } from '../nn/init.js';
 import { integer, integerList, real } from './parse.js';
 import { UsageError } from './errors.js';
@@ -35,6 +36,7 @@ export interface TrainConfig {
   adamBeta1: number;
   adamBeta2: number;
   freshInnerState: boolean;
+  workers: number;
   /** The published setting applied first, if any. */
   preset?: string;
   /** N-way (classification benchmarks). */
@@ -101,6 +103,7 @@ export const FLAGS: FlagSpec[] = [
   { key: 'adamBeta1', flags: '--adam-beta1 <b>', description: "inner Adam's beta1 (the paper: 0)", parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta2', flags: '--adam-beta2 <b>', description: "inner Adam's beta2", parse: real(0, 0.999999), defaults: same(0.999) },
   { key: 'freshInnerState', flags: '--fresh-inner-state', description: 'reset the inner optimizer state for every task (the original keeps it)', defaults: same(false) },
+  { key: 'workers', flags: '--workers <n>', description: "worker threads adapting a meta-batch's tasks in parallel (default: the number of cores). With workers, every task of a meta-batch starts from the same inner optimizer state and the next continues from their average; 0: serial in one thread, chaining the state from task to task as the original. Results do not depend on n >= 1", parse: integer(0, 256), defaults: same(defaultWorkerCount()) },
   { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per class (sine: grid points) in a meta-training task', parse: integer(1), defaults: per(50, 10, 15) },
   { key: 'shots', flags: '--shots <n>', description: 'examples per class (sine: points) given at evaluation', parse: integer(1), defaults: per(10, 1) },
   { key: 'transductive', flags: '--transductive', description: 'evaluate all queries in one batch (batch norm sees them together)', defaults: per(undefined, false) },

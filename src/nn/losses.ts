@@ -9,6 +9,28 @@ import { logSoftmax } from './ops.js';
 export type Reduction = 'mean' | 'sum';
 export type LossFn = (prediction: tf.Tensor, target: tf.Tensor) => tf.Scalar;
 
+/** How to build a loss again (e.g. in a worker thread): the factories below attach it. */
+export interface LossSpec {
+  name: LossName;
+  reduction: Reduction;
+  /** Huber's threshold. */
+  delta?: number;
+}
+
+function described(fn: LossFn, spec: LossSpec): LossFn {
+  return Object.assign(fn, { spec });
+}
+
+/** The spec of a loss made by this module's factories (undefined for a user's own function). */
+export function lossSpec(loss: LossFn): LossSpec | undefined {
+  return (loss as LossFn & { spec?: LossSpec }).spec;
+}
+
+/** Builds the loss a spec describes. */
+export function lossFromSpec(spec: LossSpec): LossFn {
+  return spec.name === 'huber' ? huber(spec.delta ?? 1, spec.reduction) : lossByName(spec.name, spec.reduction);
+}
+
 export const LOSSES = ['mse', 'l1', 'huber', 'cross-entropy', 'binary-cross-entropy'] as const;
 export type LossName = (typeof LOSSES)[number];
 
@@ -26,23 +48,23 @@ function checkSameShape(name: string, prediction: tf.Tensor, target: tf.Tensor):
 }
 
 export function meanSquaredError(reduction: Reduction = 'mean'): LossFn {
-  return (prediction, target) => {
+  return described((prediction, target) => {
     checkSameShape('mse', prediction, target);
     return tf.tidy(() => reduce(tf.square(tf.sub(prediction, target.reshape(prediction.shape))), reduction));
-  };
+  }, { name: 'mse', reduction });
 }
 
 export function l1(reduction: Reduction = 'mean'): LossFn {
-  return (prediction, target) => {
+  return described((prediction, target) => {
     checkSameShape('l1', prediction, target);
     return tf.tidy(() => reduce(tf.abs(tf.sub(prediction, target.reshape(prediction.shape))), reduction));
-  };
+  }, { name: 'l1', reduction });
 }
 
 /** Quadratic within `delta` of the target, linear beyond (continuous first derivative). */
 export function huber(delta = 1, reduction: Reduction = 'mean'): LossFn {
   if (!(delta > 0)) throw new RangeError(`huber delta must be > 0, got ${delta}`);
-  return (prediction, target) => {
+  return described((prediction, target) => {
     checkSameShape('huber', prediction, target);
     return tf.tidy(() => {
       const error = tf.sub(prediction, target.reshape(prediction.shape));
@@ -56,12 +78,12 @@ export function huber(delta = 1, reduction: Reduction = 'mean'): LossFn {
       const linear = tf.mul(tf.sub(1, inside), tf.mul(delta, tf.sub(absError, 0.5 * delta)));
       return reduce(tf.add(quadratic, linear), reduction);
     });
-  };
+  }, { name: 'huber', reduction, delta });
 }
 
 /** Softmax cross-entropy from logits [batch, classes] and integer labels [batch]. */
 export function crossEntropy(reduction: Reduction = 'mean'): LossFn {
-  return (logits, labels) => {
+  return described((logits, labels) => {
     if (logits.rank !== 2 || labels.size !== logits.shape[0]) {
       throw new Error(`cross-entropy: expected logits [batch, classes] and labels [batch], got [${logits.shape}] and [${labels.shape}]`);
     }
@@ -70,18 +92,18 @@ export function crossEntropy(reduction: Reduction = 'mean'): LossFn {
       const oneHot = tf.oneHot(tf.cast(labels.reshape([-1]), 'int32') as tf.Tensor1D, classes);
       return reduce(tf.neg(tf.sum(tf.mul(oneHot, logSoftmax(logits)), -1)), reduction);
     });
-  };
+  }, { name: 'cross-entropy', reduction });
 }
 
 /** Sigmoid cross-entropy from logits and targets in [0, 1]: softplus(x) - x * y, stable for any x. */
 export function binaryCrossEntropy(reduction: Reduction = 'mean'): LossFn {
-  return (logits, targets) => {
+  return described((logits, targets) => {
     checkSameShape('binary-cross-entropy', logits, targets);
     return tf.tidy(() => {
       const y = tf.cast(targets.reshape(logits.shape), 'float32');
       return reduce(tf.sub(tf.softplus(logits), tf.mul(logits, y)), reduction);
     });
-  };
+  }, { name: 'binary-cross-entropy', reduction });
 }
 
 export function lossByName(name: LossName, reduction: Reduction = 'mean'): LossFn {

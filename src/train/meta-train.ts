@@ -56,7 +56,7 @@ export async function metaTrain(
   for (let i = start; i < options.metaIters; i++) {
     const tasks = Array.from({ length: learner.tasksPerIteration }, () => distribution.sampleTrainTask(streams.tasks));
     const eps = metaStepSize(options.metaStep, options.metaStepFinal, i, options.metaIters);
-    const lossTensor = learner.metaStep(tasks, eps, streams.batches);
+    const lossTensor = learner.metaStepAsync ? await learner.metaStepAsync(tasks, eps, streams.batches) : learner.metaStep(tasks, eps, streams.batches);
     // One read per meta-iteration (not per inner step): it catches divergence where it starts.
     const loss = (await lossTensor.data())[0];
     lossTensor.dispose();

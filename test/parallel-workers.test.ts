@@ -1,0 +1,102 @@
+/**
+ * Reptile with the tasks of a meta-batch adapted in worker threads (src/parallel): the same seed
+ * gives bitwise the same meta-parameters with 1, 2 or 3 workers; with a fresh inner optimizer
+ * per task (or one task per meta-iteration) it also equals the in-process serial loop; no tensor
+ * leaks on the main thread; a worker that dies or cannot start gives a clear error, not a hang.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../src/core/tf.js';
+import { useBackend } from '../src/core/backend.js';
+import { Rng } from '../src/core/rng.js';
+import { disposeParams, paramsToHost } from '../src/core/params.js';
+import { mlp } from '../src/nn/mlp.js';
+import { crossEntropy, lossSpec } from '../src/nn/losses.js';
+import { adam } from '../src/nn/optimizers.js';
+import { FewShotClassification, type ExampleClass } from '../src/tasks/few-shot.js';
+import { Reptile } from '../src/algorithms/reptile.js';
+import { metaTrain } from '../src/train/meta-train.js';
+import { AdaptPool } from '../src/parallel/worker-pool.js';
+import type { AdaptRecipe } from '../src/parallel/protocol.js';
+
+await useBackend('wasm');
+
+/** 12 classes of 6 random 4x4 images: small enough to be quick, real enough to learn. */
+const CLASSES: ExampleClass[] = Array.from({ length: 12 }, (_, c) => {
+  const rng = Rng.fromSeed(100 + c);
+  const pixels = Float32Array.from({ length: 6 * 16 }, () => rng.uniform(0, 1));
+  return { name: `c${c}`, count: 6, image: (i, out, offset) => out.set(pixels.subarray(i * 16, (i + 1) * 16), offset) };
+});
+const tasks = new FewShotClassification('tiny', CLASSES, [4, 4, 1], { ways: 3, trainShots: 4, shots: 1 });
+const model = mlp([16, 8, 3]);
+const loss = crossEntropy('sum');
+const optimizer = adam({ learningRate: 0.01, beta1: 0 });
+const recipe: AdaptRecipe = { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout: tasks };
+
+async function train(options: { workers: number; metaBatch: number; persist: boolean; iters?: number }): Promise<Float32Array[]> {
+  const pool = options.workers > 0 ? await AdaptPool.start(options.workers, recipe) : undefined;
+  try {
+    const rng = Rng.fromSeed(5);
+    const theta = model.init(rng.fork());
+    const reptile = new Reptile({ model, loss, layout: tasks }, theta, {
+      innerIters: 3, innerBatch: 4, metaBatch: options.metaBatch, innerOptimizer: optimizer, persistInnerState: options.persist, adapter: pool,
+    });
+    disposeParams(theta);
+    await metaTrain(reptile, tasks, { tasks: rng.fork(), batches: rng.fork() }, { metaIters: options.iters ?? 6, metaStep: 0.5, metaStepFinal: 0, evalInterval: 0 });
+    const host = await paramsToHost(reptile.params);
+    reptile.dispose();
+    return host.values;
+  } finally {
+    await pool?.close();
+  }
+}
+
+function assertBitwiseEqual(a: Float32Array[], b: Float32Array[], label: string): void {
+  assert.equal(a.length, b.length);
+  a.forEach((v, k) => assert.deepEqual(Array.from(v), Array.from(b[k]), `${label}: parameter ${k} differs`));
+}
+
+test('1, 2 and 3 workers give bitwise the same meta-parameters (inner Adam state kept across iterations)', async () => {
+  const one = await train({ workers: 1, metaBatch: 5, persist: true });
+  assertBitwiseEqual(await train({ workers: 2, metaBatch: 5, persist: true }), one, '2 workers');
+  assertBitwiseEqual(await train({ workers: 3, metaBatch: 5, persist: true }), one, '3 workers');
+  const start = await paramsToHost(model.init(Rng.fromSeed(5).fork()));
+  assert.notDeepEqual(Array.from(one[0]), Array.from(start.values[0]), 'training changed nothing');
+});
+
+test('workers equal the serial in-process loop with a fresh inner state per task', async () => {
+  assertBitwiseEqual(await train({ workers: 2, metaBatch: 4, persist: false }), await train({ workers: 0, metaBatch: 4, persist: false }), 'fresh state');
+});
+
+test('workers equal the serial loop with one task per meta-iteration, state kept', async () => {
+  assertBitwiseEqual(await train({ workers: 2, metaBatch: 1, persist: true }), await train({ workers: 0, metaBatch: 1, persist: true }), 'meta-batch 1');
+});
+
+test('the main thread leaks no tensor over many parallel meta-iterations', async () => {
+  await train({ workers: 2, metaBatch: 3, persist: true, iters: 2 });
+  const before = tf.memory().numTensors;
+  await train({ workers: 2, metaBatch: 3, persist: true, iters: 30 });
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('a worker that exits mid-request fails the meta-step with an error naming it', async () => {
+  const pool = await AdaptPool.start(2, recipe);
+  try {
+    const rng = Rng.fromSeed(1);
+    const theta = model.init(rng);
+    const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: 200, innerBatch: 4, metaBatch: 4, innerOptimizer: optimizer, adapter: pool });
+    disposeParams(theta);
+    const step = reptile.metaStepAsync(Array.from({ length: 4 }, () => tasks.sampleTrainTask(rng)), 1, rng);
+    setTimeout(() => void pool.threads[1].terminate(), 20);
+    await assert.rejects(step, /adaptation worker 1 exited/);
+    await assert.rejects(reptile.metaStepAsync(Array.from({ length: 4 }, () => tasks.sampleTrainTask(rng)), 1, rng), /adaptation worker 1/);
+    reptile.dispose();
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a worker that cannot build the model fails the pool start with its message', async () => {
+  const bad = { ...recipe, optimizer: { name: 'rmsprop', config: {} } };
+  await assert.rejects(AdaptPool.start(2, bad), /adaptation worker \d failed to start: unknown optimizer 'rmsprop'/);
+});

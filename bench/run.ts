@@ -1,111 +1,101 @@
 /**
- * `npm run bench`: speed of a sine-wave meta-iteration (the paper's settings) on each
- * TensorFlow.js backend, and side by side with the PyTorch reference (bench/sine_reference.py)
- * when Debian's python3-torch is installed. Prints a table; `--json` prints the raw numbers.
+ * `npm run bench`: Reptile meta-training speed and peak memory on the issue's three
+ * configurations, this project side by side with PyTorch (bench/speed_reference.py: the same
+ * shapes, optimizers and the original's Reptile loop) with 1 and 2 threads, in one invocation.
+ * Each row runs in a process of its own (bench/speed-case.ts) so its peak RSS is its own.
  *
- *   npm run bench [-- --iters 500 --backends wasm,cpu --json]
+ *   npm run bench [-- --configs mlp,conv,sine --workers 0,2 --backends wasm --json]
+ *
+ * mlp:  the article's 784-64-64-5 MLP, Omniglot 5-way, train-shots 10, inner-batch 10,
+ *       inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0
+ * conv: the paper's Omniglot CNN, same settings
+ * sine: 1-64-64-1 tanh, the paper's sine settings (meta-batch 1: workers do not apply)
+ * PyTorch comes from Debian (apt-get install -y python3-torch libopenblas0-pthread); without it
+ * the table has our rows only and says how to install it.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { tf } from '../src/core/tf.js';
-import { useBackend, type BackendChoice } from '../src/core/backend.js';
-import { Rng } from '../src/core/rng.js';
-import { mlp } from '../src/nn/mlp.js';
-import { meanSquaredError } from '../src/nn/losses.js';
-import { sgd } from '../src/nn/optimizers.js';
-import { SineDistribution } from '../src/tasks/sine.js';
-import { Reptile } from '../src/algorithms/reptile.js';
-import { metaTrain } from '../src/train/meta-train.js';
-import { evaluateRegression } from '../src/eval/regression.js';
 
 const { values } = parseArgs({
   options: {
-    iters: { type: 'string', default: '500' },
-    backends: { type: 'string', default: 'wasm,cpu' },
+    configs: { type: 'string', default: 'mlp,conv,sine' },
+    workers: { type: 'string', default: `0,${availableParallelism()}` },
+    backends: { type: 'string', default: 'wasm' },
+    scale: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
     'no-pytorch': { type: 'boolean', default: false },
   },
 });
-const iters = Number(values.iters);
-const innerIters = 5;
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const PYTHON = '/usr/bin/python3';
+const ITERS: Record<string, number> = { mlp: 100, conv: 10, sine: 500 };
+const INNER_STEPS: Record<string, number> = { mlp: 25, conv: 25, sine: 5 };
+const scale = Number(values.scale);
 
 interface Row {
+  config: string;
   implementation: string;
-  msPerMetaIteration: number;
-  msPerInnerStep: number;
-  msPerEvalTask?: number;
+  msPerMetaIter: number;
   peakRssMiB: number;
 }
 
-async function benchBackend(backend: BackendChoice): Promise<Row> {
-  const used = await useBackend(backend);
-  const rng = Rng.fromSeed(0);
-  const tasks = new SineDistribution();
-  const model = mlp([1, 64, 64, 1], { activation: 'tanh', init: 'pytorch' });
-  const loss = meanSquaredError();
-  const theta = model.init(rng.fork());
-  const reptile = new Reptile({ model, loss, layout: tasks }, theta, {
-    innerIters, innerBatch: 10, metaBatch: 1, innerOptimizer: sgd({ learningRate: 0.02 }),
-  });
-  tf.dispose(Object.values(theta));
-  const streams = { tasks: rng.fork(), batches: rng.fork() };
-  const options = { metaStep: 0.1, metaStepFinal: 0, evalInterval: 0 };
-  await metaTrain(reptile, tasks, streams, { ...options, metaIters: 50 }); // warm-up
-  const start = performance.now();
-  await metaTrain(reptile, tasks, streams, { ...options, metaIters: iters });
-  const ms = (performance.now() - start) / iters;
-  const evalTasks = 50;
-  const evalStart = performance.now();
-  await evaluateRegression(model, loss, tasks, reptile.params, (r) => tasks.sampleEvalTask(r),
-    { tasks: evalTasks, evalIters: 32, evalBatch: 10, optimizer: sgd({ learningRate: 0.02 }) }, rng.fork());
-  const msEval = (performance.now() - evalStart) / evalTasks;
-  reptile.dispose();
-  return { implementation: `tfjs-${used}`, msPerMetaIteration: ms, msPerInnerStep: ms / innerIters, msPerEvalTask: msEval, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+function runJson(command: string, args: string[]): Record<string, number | string> {
+  const out = execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-function benchPytorch(threads: number): Row | string {
-  const python = '/usr/bin/python3';
-  const script = join(dirname(fileURLToPath(import.meta.url)), '../../bench/sine_reference.py');
-  const hasTorch = existsSync(python) && (() => {
-    try {
-      execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  if (!hasTorch) return 'PyTorch not found: apt-get install -y python3-torch libopenblas0-pthread (then rerun) for the side-by-side numbers';
-  const out = execFileSync(python, [script, '--meta-iters', String(Math.max(iters, 1000)), '--eval-samples', '10', '--threads', String(threads)], { encoding: 'utf8' });
-  const result = JSON.parse(out) as { msPerMetaIter: number };
-  return { implementation: `pytorch-${threads}thread`, msPerMetaIteration: result.msPerMetaIter, msPerInnerStep: result.msPerMetaIter / innerIters, peakRssMiB: NaN };
+function ours(config: string, backend: string, workers: number): Row {
+  const iters = Math.max(2, Math.round(ITERS[config] * scale));
+  const r = runJson(process.execPath, [join(HERE, 'speed-case.js'), '--config', config, '--backend', backend, '--workers', String(workers), '--iters', String(iters)]);
+  const label = `reptile tfjs-${r.backend}${workers > 0 ? `, ${workers} workers` : ', serial'}`;
+  return { config, implementation: label, msPerMetaIter: Number(r.msPerMetaIter), peakRssMiB: Number(r.peakRssMiB) };
+}
+
+function hasTorch(): boolean {
+  if (!existsSync(PYTHON)) return false;
+  try {
+    execFileSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pytorch(config: string, threads: number): Row {
+  const iters = Math.max(2, Math.round(ITERS[config] * scale));
+  const script = join(HERE, '../../bench/speed_reference.py');
+  const r = runJson(PYTHON, [script, '--config', config, '--threads', String(threads), '--meta-iters', String(iters)]);
+  return { config, implementation: `pytorch ${threads} thread${threads > 1 ? 's' : ''}`, msPerMetaIter: Number(r.msPerMetaIter), peakRssMiB: Number(r.peakRssMiB) };
 }
 
 const rows: Row[] = [];
 const notes: string[] = [];
-for (const backend of values.backends!.split(',')) rows.push(await benchBackend(backend as BackendChoice));
-if (!values['no-pytorch']) {
-  for (const threads of [1, 2]) {
-    const r = benchPytorch(threads);
-    if (typeof r === 'string') {
-      notes.push(r);
-      break;
-    }
-    rows.push(r);
+const torch = !values['no-pytorch'] && hasTorch();
+if (!values['no-pytorch'] && !torch) notes.push('PyTorch not found: apt-get install -y python3-torch libopenblas0-pthread, then rerun for the side-by-side rows');
+for (const config of values.configs!.split(',')) {
+  if (!(config in ITERS)) throw new Error(`--configs: unknown configuration '${config}' (allowed: ${Object.keys(ITERS).join(', ')})`);
+  for (const backend of values.backends!.split(',')) {
+    const workerCounts = config === 'sine' ? [0] : values.workers!.split(',').map(Number);
+    for (const workers of workerCounts) rows.push(ours(config, backend, workers));
   }
+  if (torch) for (const threads of [1, 2]) rows.push(pytorch(config, threads));
 }
+
 if (values.json) {
-  console.log(JSON.stringify({ benchmark: 'sine reptile (paper settings)', iters, rows, notes }, null, 2));
+  console.log(JSON.stringify({ rows, notes, cores: availableParallelism() }, null, 2));
 } else {
-  const torch = rows.find((r) => r.implementation === 'pytorch-1thread');
-  console.log(`sine-wave Reptile, paper settings (1-64-64-1 tanh, 5 inner SGD steps of 10 points), ${iters} meta-iterations`);
-  console.log('| implementation | ms / meta-iteration | ms / inner step | ms / eval task (32 steps) | peak RSS MiB | speed vs PyTorch 1 thread |');
-  console.log('|---|---|---|---|---|---|');
+  console.log(`Reptile meta-training speed, ${availableParallelism()} cores (ratio: our throughput / PyTorch's best)`);
+  console.log('| config | implementation | ms / meta-iteration | meta-iterations / s | ms / inner step | peak RSS MiB | vs PyTorch best |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    const ratio = torch ? (torch.msPerMetaIteration / r.msPerMetaIteration).toFixed(2) + 'x' : 'n/a';
-    console.log(`| ${r.implementation} | ${r.msPerMetaIteration.toFixed(2)} | ${r.msPerInnerStep.toFixed(3)} | ${r.msPerEvalTask?.toFixed(1) ?? '-'} | ${Number.isNaN(r.peakRssMiB) ? '-' : r.peakRssMiB.toFixed(0)} | ${ratio} |`);
+    const best = Math.min(...rows.filter((t) => t.config === r.config && t.implementation.startsWith('pytorch')).map((t) => t.msPerMetaIter));
+    const ratio = Number.isFinite(best) ? `${(best / r.msPerMetaIter).toFixed(2)}x` : 'n/a';
+    console.log(`| ${r.config} | ${r.implementation} | ${r.msPerMetaIter.toFixed(2)} | ${(1000 / r.msPerMetaIter).toFixed(1)} | ${(r.msPerMetaIter / INNER_STEPS[r.config]).toFixed(3)} | ${r.peakRssMiB.toFixed(0)} | ${ratio} |`);
   }
   notes.forEach((n) => console.log(`note: ${n}`));
 }

@@ -1,0 +1,84 @@
+/**
+ * One row of `npm run bench`, in a process of its own so that its peak RSS is its own: a Reptile
+ * meta-training loop on one configuration, printing one JSON line
+ * {config, backend, workers, metaIters, msPerMetaIter, peakRssMiB}.
+ *
+ *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N]
+ *
+ * mlp / conv: the article's 784-64-64-5 MLP or the paper's Omniglot CNN; 5-way, train-shots 10,
+ * inner-batch 10, inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0 with its state kept across
+ * tasks. sine: 1-64-64-1 tanh, meta-batch 1, 5 SGD steps of 10 points, lr 0.02. Omniglot-shaped
+ * data is synthetic (random 28x28 images; speed does not depend on pixel values).
+ */
+import { parseArgs } from 'node:util';
+import { useBackend, type BackendChoice } from '../src/core/backend.js';
+import { Rng } from '../src/core/rng.js';
+import { disposeParams } from '../src/core/params.js';
+import { mlp } from '../src/nn/mlp.js';
+import { conv } from '../src/nn/conv.js';
+import { crossEntropy, lossSpec, meanSquaredError } from '../src/nn/losses.js';
+import { adam, sgd } from '../src/nn/optimizers.js';
+import { SineDistribution } from '../src/tasks/sine.js';
+import { FewShotClassification, type ExampleClass } from '../src/tasks/few-shot.js';
+import type { TaskDistribution } from '../src/tasks/task.js';
+import { Reptile } from '../src/algorithms/reptile.js';
+import { metaTrain } from '../src/train/meta-train.js';
+import { AdaptPool } from '../src/parallel/worker-pool.js';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string', default: 'mlp' },
+    backend: { type: 'string', default: 'wasm' },
+    workers: { type: 'string', default: '0' },
+    iters: { type: 'string', default: '100' },
+    warmup: { type: 'string', default: '5' },
+  },
+});
+const config = values.config!;
+if (!['mlp', 'conv', 'sine'].includes(config)) throw new Error(`--config must be mlp, conv or sine, got ${config}`);
+const workers = Number(values.workers);
+const iters = Number(values.iters);
+
+/** 1200 synthetic characters x 20 drawings (Omniglot's training split before rotations), bytes like the real cache. */
+function syntheticOmniglot(): TaskDistribution {
+  const rng = Rng.fromSeed(7);
+  const size = 28 * 28;
+  const pixels = Uint8Array.from({ length: 1200 * 20 * size }, () => Math.floor(rng.uniform(0, 256)));
+  const classes: ExampleClass[] = Array.from({ length: 1200 }, (_, c) => ({
+    name: `c${c}`,
+    count: 20,
+    image(index, out, offset) {
+      const from = (c * 20 + index) * size;
+      for (let i = 0; i < size; i++) out[offset + i] = pixels[from + i] / 255;
+    },
+  }));
+  return new FewShotClassification('synthetic', classes, [28, 28, 1], { ways: 5, trainShots: 10, shots: 1 });
+}
+
+const backend = await useBackend(values.backend as BackendChoice);
+const sine = config === 'sine';
+const tasks = sine ? new SineDistribution() : syntheticOmniglot();
+const model = sine
+  ? mlp([1, 64, 64, 1], { activation: 'tanh', init: 'pytorch' })
+  : config === 'mlp'
+    ? mlp([784, 64, 64, 5], { activation: 'relu', init: 'tensorflow' })
+    : conv({ variant: 'omniglot', classes: 5, inputShape: [28, 28, 1], init: 'tensorflow' });
+const loss = sine ? meanSquaredError() : crossEntropy('sum');
+const innerOptimizer = sine ? sgd({ learningRate: 0.02 }) : adam({ learningRate: 0.001, beta1: 0 });
+const metaBatch = sine ? 1 : 5;
+const pool = workers > 0
+  ? await AdaptPool.start(workers, { backend, model: model.spec, loss: lossSpec(loss)!, optimizer: { name: innerOptimizer.name, config: innerOptimizer.config }, layout: tasks })
+  : undefined;
+const rng = Rng.fromSeed(0);
+const theta = model.init(rng.fork());
+const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: 5, innerBatch: 10, metaBatch, innerOptimizer, adapter: pool });
+disposeParams(theta);
+const streams = { tasks: rng.fork(), batches: rng.fork() };
+const schedule = sine ? { metaStep: 0.1, metaStepFinal: 0, evalInterval: 0 } : { metaStep: 1, metaStepFinal: 0, evalInterval: 0 };
+await metaTrain(reptile, tasks, streams, { ...schedule, metaIters: Number(values.warmup) });
+const start = performance.now();
+await metaTrain(reptile, tasks, streams, { ...schedule, metaIters: iters });
+const ms = (performance.now() - start) / iters;
+reptile.dispose();
+await pool?.close();
+console.log(JSON.stringify({ config, backend, workers, metaIters: iters, msPerMetaIter: ms, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));

@@ -1,7 +1,7 @@
 /**
  * One row of `npm run bench`, in a process of its own so that its peak RSS is its own: a Reptile
  * meta-training loop on one configuration, printing one JSON line
- * {config, backend, workers, metaIters, msPerMetaIter, peakRssMiB}.
+ * {config, backend, workers, metaIters, msPerMetaIter, cpuMsPerMetaIter, peakRssMiB}.
  *
  *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N]
  *
@@ -77,8 +77,12 @@ const streams = { tasks: rng.fork(), batches: rng.fork() };
 const schedule = sine ? { metaStep: 0.1, metaStepFinal: 0, evalInterval: 0 } : { metaStep: 1, metaStepFinal: 0, evalInterval: 0 };
 await metaTrain(reptile, tasks, streams, { ...schedule, metaIters: Number(values.warmup) });
 const start = performance.now();
+const cpuStart = process.cpuUsage();
 await metaTrain(reptile, tasks, streams, { ...schedule, metaIters: iters });
 const ms = (performance.now() - start) / iters;
+// CPU time of the whole process (all threads): with a busy machine, a steadier measure of work.
+const cpu = process.cpuUsage(cpuStart);
+const cpuMs = (cpu.user + cpu.system) / 1000 / iters;
 reptile.dispose();
 await pool?.close();
-console.log(JSON.stringify({ config, backend, workers, metaIters: iters, msPerMetaIter: ms, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ config, backend, workers, metaIters: iters, msPerMetaIter: ms, cpuMsPerMetaIter: cpuMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));

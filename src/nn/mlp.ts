@@ -49,5 +49,17 @@ export function mlp(sizes: readonly number[], options: MlpOptions = {}): Model {
         return h;
       });
     },
+    applyStacked(params: ParamSet, x: tf.Tensor): tf.Tensor3D {
+      return tf.tidy(() => {
+        const [copies, batch] = x.shape;
+        let h = x.reshape([copies, batch, sizes[0]]) as tf.Tensor3D;
+        for (let l = 0; l < layers; l++) {
+          const bias = params[`dense${l}/bias`];
+          h = tf.add(tf.matMul(h, params[`dense${l}/kernel`] as tf.Tensor3D), bias.reshape([copies, 1, sizes[l + 1]]));
+          if (l < layers - 1) h = activate(h) as tf.Tensor3D;
+        }
+        return h;
+      });
+    },
   };
 }

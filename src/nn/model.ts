@@ -50,4 +50,11 @@ export interface Model {
   init(rng: Rng): ParamSet;
   /** Forward pass: x has shape [batch, ...inputShape]; returns [batch, outputSize]. */
   apply(params: ParamSet, x: tf.Tensor, options?: ApplyOptions): tf.Tensor2D;
+  /**
+   * Several independent copies of the model at once (optional): every parameter has an extra
+   * leading axis of T copies, x is [T, batch, ...inputShape], the result [T, batch, outputSize].
+   * Copy t computes exactly what `apply` computes with copy t's parameters on x[t], in one set of
+   * kernels instead of T (src/algorithms/stacked-inner-loop.ts adapts T tasks at once with it).
+   */
+  applyStacked?(params: ParamSet, x: tf.Tensor): tf.Tensor3D;
 }

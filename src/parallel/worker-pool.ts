@@ -1,16 +1,19 @@
 /**
- * A pool of worker threads that adapt meta-parameters to the tasks of a meta-batch in parallel
- * (`reptile train --workers N`). Node only (worker_threads).
+ * A pool of threads that adapt meta-parameters to the tasks of a meta-batch in parallel
+ * (`reptile train --workers N`): the main thread and N - 1 worker threads (the main thread would
+ * otherwise sit idle, and each worker thread costs a TensorFlow.js instance, ~50 MB). Node only.
  *
- * Tasks go to workers in contiguous chunks and results come back in task order, so the caller's
- * arithmetic on them does not depend on the number of workers. Task examples are transferred to
+ * Tasks go to threads in contiguous chunks and results come back in task order, and every thread
+ * runs the same code (task-runner.ts) on the same backend, so results do not depend on N. Task examples are transferred to
  * the worker, not copied; the data set itself never leaves the main thread (only the examples
  * of the sampled tasks do). A worker that fails or exits rejects the pending request with an
  * error naming it, and the pool refuses further work (no hang).
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
+import { tf } from '../core/tf.js';
 import type { HostParams } from '../core/params.js';
+import { createTaskRunner, type TaskRunner } from './task-runner.js';
 import type { AdaptJob, AdaptRecipe, AdaptResultHost, FromWorker, HostOptimizerState, ToWorker } from './protocol.js';
 
 const WORKER_URL = new URL('./adapt-worker.js', import.meta.url);
@@ -77,9 +80,9 @@ class PoolWorker {
     else p.reject(new Error(`adaptation worker ${this.index} failed: ${message.message}`));
   }
 
-  async adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: AdaptJob[]): Promise<AdaptResultHost[]> {
-    await this.ready;
-    if (this.broken) throw this.broken;
+  /** Posts at once (messages are handled in order, so after init); settles when the worker answers. */
+  adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: AdaptJob[]): Promise<AdaptResultHost[]> {
+    if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
     const transfer = jobs.flatMap((j) => [j.x, j.y].filter(ownsWholeBuffer).map((a) => a.buffer as ArrayBuffer));
     return new Promise((resolve, reject) => {
@@ -101,26 +104,32 @@ function ownsWholeBuffer(a: Float32Array | Int32Array): boolean {
 }
 
 export class AdaptPool {
-  private constructor(private readonly workers: PoolWorker[], readonly backend: string) {}
+  private constructor(private readonly local: TaskRunner, private readonly workers: PoolWorker[], readonly backend: string) {}
 
-  /** Starts `size` workers and waits until each has built its model on `recipe.backend`. */
+  /**
+   * Starts `size - 1` worker threads and waits until each has built its model on
+   * `recipe.backend`, which must be the main thread's active backend.
+   */
   static async start(size: number, recipe: AdaptRecipe): Promise<AdaptPool> {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`worker count must be an integer >= 1, got ${size}`);
+    if (tf.getBackend() !== recipe.backend) throw new Error(`the pool's backend '${recipe.backend}' is not the active backend '${tf.getBackend()}'`);
     // Only the plain data of the recipe crosses (the layout may be a whole task distribution).
     const { inputShape, targetShape, kind } = recipe.layout;
     const plain: AdaptRecipe = { ...recipe, layout: { inputShape: [...inputShape], targetShape: [...targetShape], kind } };
-    const workers = Array.from({ length: size }, (_, i) => new PoolWorker(i, plain));
+    const local = createTaskRunner(plain);
+    const workers = Array.from({ length: size - 1 }, (_, i) => new PoolWorker(i + 1, plain));
     try {
-      const backends = await Promise.all(workers.map((w) => w.started()));
-      return new AdaptPool(workers, backends[0]);
+      await Promise.all(workers.map((w) => w.started()));
+      return new AdaptPool(local, workers, recipe.backend);
     } catch (error) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw error;
     }
   }
 
+  /** Threads adapting tasks, the main thread included. */
   get size(): number {
-    return this.workers.length;
+    return this.workers.length + 1;
   }
 
   /**
@@ -128,17 +137,22 @@ export class AdaptPool {
    * undefined). Results are in job order whatever the pool size.
    */
   async adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]): Promise<AdaptResultHost[]> {
-    const n = Math.min(this.workers.length, jobs.length);
+    const n = Math.min(this.size, jobs.length);
     const chunks = Array.from({ length: n }, (_, w) => jobs.slice(Math.floor((w * jobs.length) / n), Math.floor(((w + 1) * jobs.length) / n)));
-    const results = await Promise.all(chunks.map((chunk, w) => this.workers[w].adapt(theta, state, chunk)));
-    return results.flat();
+    // Chunk 0 is the main thread's, run after the others are posted so that all run at once.
+    const remote = chunks.slice(1).map((chunk, w) => this.workers[w].adapt(theta, state, chunk));
+    const mine = this.local(theta, state, chunks[0]);
+    const results = await Promise.allSettled([mine, ...remote]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return results.flatMap((r) => (r as PromiseFulfilledResult<AdaptResultHost[]>).value);
   }
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  /** For tests: the underlying worker threads. */
+  /** For tests: the worker threads (thread k + 1 of the pool is `threads[k]`). */
   get threads(): readonly Worker[] {
     return this.workers.map((w) => w.worker);
   }

@@ -19,7 +19,4 @@ export function checkAlgorithmSettings(config: TrainConfig): void {
   if (algorithm === 'maml' && config.innerOptimizer !== 'sgd') {
     throw new UsageError(`--algorithm maml differentiates through plain SGD steps: use --sgd (or --inner-optimizer sgd), not --inner-optimizer ${config.innerOptimizer}`);
   }
-  if (algorithm === 'maml' && config.model === 'conv-miniimagenet') {
-    throw new UsageError('--algorithm maml supports --model mlp and conv: the max-pooling of conv-miniimagenet has no second derivative in TensorFlow.js');
-  }
 }

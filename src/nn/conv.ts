@@ -17,9 +17,8 @@
  * `convLayersModel` exports an equivalent tfjs-layers model.
  *
  * Every op used has a gradient on every backend (with src/kernels for wasm). Second order: the
- * gradient of the conv filter gradient is not defined in tfjs; nn/second-order.ts registers it, so
- * MAML differentiates through the 'omniglot' network; the max-pooling of 'miniimagenet' has no
- * second derivative in tfjs, so MAML does not take that one (first-order methods do).
+ * gradients of the conv filter gradient and of the max-pool gradient are not defined in tfjs;
+ * nn/second-order.ts registers them, so MAML differentiates through both networks.
  */
 import { tf } from '../core/tf.js';
 import type { ParamSet } from '../core/params.js';

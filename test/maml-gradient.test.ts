@@ -138,6 +138,26 @@ function disposeProblem(p: Problem) {
   for (const b of [...p.adaptation, p.final]) tf.dispose([b.x, b.y]);
 }
 
+/** Checks one problem: the meta-gradient against finite differences with step h, no tensors leaked. */
+async function checkProblem(p: Problem, h: number, tolerance: (x: number) => number) {
+  const before = tf.memory().numTensors;
+  assertExactOnly(await compare(p, h), tolerance);
+  assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
+  disposeProblem(p);
+}
+
+/** A CNN problem: 3-way, 2 adaptation minibatches and a final one of 6 random images each. */
+function convProblem(variant: 'omniglot' | 'miniimagenet', inputShape: number[], seed: number): Problem {
+  const rng = Rng.fromSeed(seed);
+  const model = conv({ variant, classes: 3, inputShape, filters: 3 });
+  const size = inputShape.reduce((a, b) => a * b, 1);
+  const images = (n: number) => {
+    const xs = Array.from({ length: n }, () => Array.from({ length: size }, () => rng.float()));
+    return batchOf(xs, xs.map((_, i) => i % 3), inputShape, 'classification');
+  };
+  return { model, loss: crossEntropy('sum'), theta: model.init(rng), adaptation: [images(6), images(6)], final: images(6), lr: 0.03 };
+}
+
 test('MAML meta-gradient matches finite differences on the sine MLP (tanh, 3 adaptation steps); first-order does not', async () => {
   const rng = Rng.fromSeed(3);
   const model = mlp([1, 8, 8, 1], { activation: 'tanh', init: 'pytorch' });
@@ -146,29 +166,14 @@ test('MAML meta-gradient matches finite differences on the sine MLP (tanh, 3 ada
     return batchOf(xs, xs.map(([x]) => 2 * Math.sin(x + 0.5)), [1], 'regression');
   };
   const p: Problem = { model, loss: meanSquaredError(), theta: model.init(rng), adaptation: [sine(5), sine(5), sine(5)], final: sine(5), lr: 0.1 };
-  const before = tf.memory().numTensors;
-  const results = await compare(p, 1e-2);
-  assertExactOnly(results, (x) => 2e-3 + 5e-3 * Math.abs(x));
-  assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
-  disposeProblem(p);
+  await checkProblem(p, 1e-2, (x) => 2e-3 + 5e-3 * Math.abs(x));
 });
 
 // ReLU makes the adapted weights jump where a pre-activation changes sign (the inner gradient
 // is discontinuous there), so the step h is small enough that no kink lies within +- h along
 // these (seeded) directions: halving h changes no finite difference by more than 1e-3 here.
 test('MAML meta-gradient matches finite differences on a CNN with batch norm (2 adaptation steps); first-order does not', async () => {
-  const rng = Rng.fromSeed(4);
-  const model = conv({ variant: 'omniglot', classes: 3, inputShape: [8, 8, 1], filters: 3 });
-  const images = (n: number) => {
-    const xs = Array.from({ length: n }, () => Array.from({ length: 64 }, () => rng.float()));
-    return batchOf(xs, xs.map((_, i) => i % 3), [8, 8, 1], 'classification');
-  };
-  const p: Problem = { model, loss: crossEntropy('sum'), theta: model.init(rng), adaptation: [images(6), images(6)], final: images(6), lr: 0.03 };
-  const before = tf.memory().numTensors;
-  const results = await compare(p, 2e-3);
-  assertExactOnly(results, (x) => 1e-2 + 1e-2 * Math.abs(x));
-  assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
-  disposeProblem(p);
+  await checkProblem(convProblem('omniglot', [8, 8, 1], 4), 2e-3, (x) => 1e-2 + 1e-2 * Math.abs(x));
 });
 
 // The Mini-ImageNet network: stride-1 convs, batch norm, 2x2 max-pooling ('same': 9 -> 5 -> 3 ->
@@ -177,16 +182,5 @@ test('MAML meta-gradient matches finite differences on a CNN with batch norm (2 
 // often: at h = 2e-3 or 5e-4 some of these directions cross one (finite differences of 4-25
 // against gradients of 1-3); at h = 1e-4 none does, and float32 rounding allows about 0.03.
 test('MAML meta-gradient matches finite differences on the max-pooling CNN (2 adaptation steps); first-order does not', async () => {
-  const rng = Rng.fromSeed(5);
-  const model = conv({ variant: 'miniimagenet', classes: 3, inputShape: [9, 9, 2], filters: 3 });
-  const images = (n: number) => {
-    const xs = Array.from({ length: n }, () => Array.from({ length: 9 * 9 * 2 }, () => rng.float()));
-    return batchOf(xs, xs.map((_, i) => i % 3), [9, 9, 2], 'classification');
-  };
-  const p: Problem = { model, loss: crossEntropy('sum'), theta: model.init(rng), adaptation: [images(6), images(6)], final: images(6), lr: 0.03 };
-  const before = tf.memory().numTensors;
-  const results = await compare(p, 1e-4);
-  assertExactOnly(results, (x) => 4e-2 + 1e-2 * Math.abs(x));
-  assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
-  disposeProblem(p);
+  await checkProblem(convProblem('miniimagenet', [9, 9, 2], 5), 1e-4, (x) => 4e-2 + 1e-2 * Math.abs(x));
 });

@@ -16,9 +16,9 @@
  * `bn0/gamma`, `bn0/beta`, ..., `dense/kernel` [features, classes], `dense/bias`), so that
  * `convLayersModel` exports an equivalent tfjs-layers model.
  *
- * Every op used has a gradient on every backend (with src/kernels for wasm); the
- * gradient of the conv filter gradient itself is not defined in tfjs, so second-order MAML
- * through these models is not available (first-order methods are).
+ * Every op used has a gradient on every backend (with src/kernels for wasm). Second order: the
+ * gradients of the conv filter gradient and of the max-pool gradient are not defined in tfjs;
+ * nn/second-order.ts registers them, so MAML differentiates through both networks.
  */
 import { tf } from '../core/tf.js';
 import type { ParamSet } from '../core/params.js';

@@ -18,12 +18,12 @@ import type { Examples } from '../tasks/task.js';
 import { adapt, disposeBatch, toBatch } from './inner-loop.js';
 import { minibatchIndices } from '../tasks/task.js';
 import type { MetaLearner, MetaLearnerSetup } from './meta-learner.js';
-import type { AdaptJob, AdaptResultHost, HostOptimizerState } from '../parallel/protocol.js';
+import type { AdaptBatchResult, AdaptJob, HostOptimizerState } from '../parallel/protocol.js';
 import { stateFromHost, stateToHost } from '../parallel/host-state.js';
 
 /** Runs the inner loop of many tasks elsewhere (src/parallel/worker-pool.ts AdaptPool). */
 export interface TaskAdapter {
-  adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]): Promise<AdaptResultHost[]>;
+  adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]): Promise<AdaptBatchResult>;
 }
 
 export interface ReptileOptions {
@@ -133,7 +133,7 @@ export class Reptile implements MetaLearner {
     // Minibatch orders are drawn here, in task order, so they do not depend on the workers.
     const jobs = tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
     const start = persistInnerState && this.innerState ? await stateToHost(this.innerState) : undefined;
-    const results = await adapter.adapt(await paramsToHost(this.theta), start, jobs);
+    const { results, lossSum } = await adapter.adapt(await paramsToHost(this.theta), start, jobs);
     const adapted = results.map((r) => paramsFromHost(r.phi));
     this.setParams(this.outerUpdate(adapted, metaStepSize));
     adapted.forEach(disposeParams);
@@ -143,7 +143,6 @@ export class Reptile implements MetaLearner {
       this.innerState = meanOptimizerState(ends);
       ends.forEach(disposeOptimizerState);
     }
-    const lossSum = results.reduce((sum, r) => sum + r.lossSum, 0);
     return tf.scalar(lossSum / (tasks.length * innerIters));
   }
 

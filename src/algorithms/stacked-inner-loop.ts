@@ -6,12 +6,14 @@
  * launches (at small sizes a kernel launch, not arithmetic, is what a step costs).
  *
  * The task losses are summed before differentiation; the tasks share no parameter, so each
- * copy's gradient is its own task's gradient.
+ * copy's gradient is its own task's gradient. A loss of losses.ts (per-example terms summed or
+ * averaged) is taken once over all T x batch examples, scaled by T when averaged; any other loss
+ * function once per task.
  */
 import { tf, tidy } from '../core/tf.js';
 import { mapParams, paramNames, paramsFromList, paramsToList, type ParamSet } from '../core/params.js';
 import type { Model } from '../nn/model.js';
-import type { LossFn } from '../nn/losses.js';
+import { lossSpec, type LossFn } from '../nn/losses.js';
 import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
 import type { Examples, ExampleLayoutSource } from '../tasks/task.js';
 
@@ -26,8 +28,8 @@ export interface StackedResult {
   params: ParamSet;
   /** The optimizer state, stacked the same way. */
   state: OptimizerState;
-  /** [T]: each task's sum of minibatch losses. */
-  lossSums: tf.Tensor1D;
+  /** The sum over tasks and steps of the minibatch losses. */
+  lossSum: tf.Scalar;
 }
 
 const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -77,32 +79,33 @@ export function adaptStacked(model: Model, loss: LossFn, optimizer: Optimizer, l
   let state: OptimizerState = start
     ? { step: start.step, slots: Object.fromEntries(Object.entries(start.slots).map(([k, v]) => [k, tileParams(v, copies)])) }
     : optimizer.init(params);
-  let lossSums: tf.Tensor1D = tf.zeros([copies]);
+  let lossSum: tf.Scalar = tf.scalar(0);
+  const spec = lossSpec(loss);
   for (let s = 0; s < jobs[0].batches.length; s++) {
     const { x, y } = stepBatch(layout, jobs, s);
     const next = tidy(() => {
-      let perTask: tf.Tensor1D | undefined;
       const total = (...list: tf.Tensor[]) => {
-        const outputs = tf.unstack(model.applyStacked!(paramsFromList(names, list), x));
+        const outputs = model.applyStacked!(paramsFromList(names, list), x);
+        if (spec) {
+          const [t, b, out] = outputs.shape;
+          const value = loss(outputs.reshape([t * b, out]), y.reshape([t * b, ...y.shape.slice(2)]));
+          return spec.reduction === 'mean' ? (tf.mul(value, copies) as tf.Scalar) : value;
+        }
         const targets = tf.unstack(y);
-        const losses = outputs.map((o, t) => loss(o, targets[t]));
-        perTask = tf.keep(tf.stack(losses) as tf.Tensor1D);
-        return tf.addN(losses) as tf.Scalar;
+        return tf.addN(tf.unstack(outputs).map((o, t) => loss(o, targets[t]))) as tf.Scalar;
       };
-      const { grads } = tf.valueAndGrads(total)(paramsToList(params));
+      const { value, grads } = tf.valueAndGrads(total)(paramsToList(params));
       const stepped = optimizer.step(params, paramsFromList(names, grads), state);
-      const sums = tf.add(lossSums, perTask!) as tf.Tensor1D;
-      perTask!.dispose();
-      return { ...stepped, sums };
+      return { ...stepped, sum: tf.add(lossSum, value) as tf.Scalar };
     });
     x.dispose();
     y.dispose();
     tf.dispose(Object.values(params));
     disposeOptimizerState(state);
-    lossSums.dispose();
+    lossSum.dispose();
     params = next.params;
     state = next.state;
-    lossSums = next.sums;
+    lossSum = next.sum;
   }
-  return { params, state, lossSums };
+  return { params, state, lossSum };
 }

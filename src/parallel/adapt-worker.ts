@@ -26,10 +26,10 @@ port.on('message', (message: ToWorker) => {
       return;
     }
     if (!run) throw new Error('adapt request before init');
-    const results = await run(message.theta, message.state, message.jobs);
+    const { results, lossSum } = await run(message.theta, message.state, message.jobs);
     // The results' buffers move to the main thread instead of being copied.
     const transfer = results.flatMap((r) => [...hostBuffers(r.phi), ...Object.values(r.state.slots).flatMap(hostBuffers)]);
-    send({ type: 'adapted', id: id!, results }, transfer);
+    send({ type: 'adapted', id: id!, results, lossSum }, transfer);
   };
   work().catch((error: unknown) => send({ type: 'failed', id, message: error instanceof Error ? error.message : String(error) }));
 });

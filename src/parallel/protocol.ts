@@ -33,7 +33,11 @@ export interface AdaptJob {
 export interface AdaptResultHost {
   phi: HostParams;
   state: HostOptimizerState;
-  /** Sum of the inner minibatch losses. */
+}
+
+/** The adapted tasks, in order, and the sum of all their inner minibatch losses. */
+export interface AdaptBatchResult {
+  results: AdaptResultHost[];
   lossSum: number;
 }
 
@@ -43,5 +47,5 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready'; backend: string }
-  | { type: 'adapted'; id: number; results: AdaptResultHost[] }
+  | { type: 'adapted'; id: number; results: AdaptResultHost[]; lossSum: number }
   | { type: 'failed'; id?: number; message: string };

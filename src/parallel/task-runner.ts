@@ -10,9 +10,9 @@ import { disposeOptimizerState, optimizerFromConfig } from '../nn/optimizers.js'
 import { adapt, disposeBatch, toBatch } from '../algorithms/inner-loop.js';
 import { adaptStacked, canStack } from '../algorithms/stacked-inner-loop.js';
 import { stateFromHost, stateToHost } from './host-state.js';
-import type { AdaptJob, AdaptRecipe, AdaptResultHost, HostOptimizerState } from './protocol.js';
+import type { AdaptBatchResult, AdaptJob, AdaptRecipe, AdaptResultHost, HostOptimizerState } from './protocol.js';
 
-export type TaskRunner = (theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]) => Promise<AdaptResultHost[]>;
+export type TaskRunner = (theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]) => Promise<AdaptBatchResult>;
 
 /** Copy t of a host parameter set whose tensors have a leading axis of `copies`. */
 function unstackHost(stacked: HostParams, t: number, copies: number): HostParams {
@@ -34,6 +34,7 @@ export function createTaskRunner(recipe: AdaptRecipe): TaskRunner {
   return async (hostTheta, state, jobs) => {
     const theta = paramsFromHost(hostTheta);
     const results: AdaptResultHost[] = [];
+    let total = 0;
     try {
       const stackable = jobs.map((job) => ({ examples: job, batches: job.batches }));
       if (canStack(model, stackable)) {
@@ -41,15 +42,15 @@ export function createTaskRunner(recipe: AdaptRecipe): TaskRunner {
         const start = state ? stateFromHost(state) : undefined;
         const r = adaptStacked(model, loss, optimizer, recipe.layout, theta, start, stackable);
         if (start) disposeOptimizerState(start);
-        const [phi, endState, lossSums] = await Promise.all([paramsToHost(r.params), stateToHost(r.state), r.lossSums.data()]);
+        const [phi, endState, lossSum] = await Promise.all([paramsToHost(r.params), stateToHost(r.state), r.lossSum.data()]);
         disposeParams(r.params);
         disposeOptimizerState(r.state);
-        r.lossSums.dispose();
-        return jobs.map((_, t) => ({
+        r.lossSum.dispose();
+        const perTask = jobs.map((_, t) => ({
           phi: unstackHost(phi, t, jobs.length),
           state: { step: endState.step, slots: Object.fromEntries(Object.entries(endState.slots).map(([k, v]) => [k, unstackHost(v, t, jobs.length)])) },
-          lossSum: lossSums[t],
         }));
+        return { results: perTask, lossSum: lossSum[0] };
       }
       for (const job of jobs) {
         const batches = job.batches.map((idx) => toBatch(recipe.layout, job, idx));
@@ -61,11 +62,12 @@ export function createTaskRunner(recipe: AdaptRecipe): TaskRunner {
         disposeParams(r.params);
         disposeOptimizerState(r.state);
         r.lossSum.dispose();
-        results.push({ phi, state: endState, lossSum: lossSum[0] });
+        results.push({ phi, state: endState });
+        total += lossSum[0];
       }
     } finally {
       disposeParams(theta);
     }
-    return results;
+    return { results, lossSum: total };
   };
 }

@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { tf } from '../core/tf.js';
 import type { HostParams } from '../core/params.js';
 import { createTaskRunner, type TaskRunner } from './task-runner.js';
-import type { AdaptJob, AdaptRecipe, AdaptResultHost, FromWorker, HostOptimizerState, ToWorker } from './protocol.js';
+import type { AdaptBatchResult, AdaptJob, AdaptRecipe, FromWorker, HostOptimizerState, ToWorker } from './protocol.js';
 
 const WORKER_URL = new URL('./adapt-worker.js', import.meta.url);
 
@@ -24,7 +24,7 @@ export function defaultWorkerCount(): number {
 }
 
 interface Pending {
-  resolve(results: AdaptResultHost[]): void;
+  resolve(result: AdaptBatchResult): void;
   reject(error: Error): void;
 }
 
@@ -76,12 +76,12 @@ class PoolWorker {
     const p = this.pending.get(message.id);
     if (!p) return;
     this.pending.delete(message.id);
-    if (message.type === 'adapted') p.resolve(message.results);
+    if (message.type === 'adapted') p.resolve({ results: message.results, lossSum: message.lossSum });
     else p.reject(new Error(`adaptation worker ${this.index} failed: ${message.message}`));
   }
 
   /** Posts at once (messages are handled in order, so after init); settles when the worker answers. */
-  adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: AdaptJob[]): Promise<AdaptResultHost[]> {
+  adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: AdaptJob[]): Promise<AdaptBatchResult> {
     if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
     const transfer = jobs.flatMap((j) => [j.x, j.y].filter(ownsWholeBuffer).map((a) => a.buffer as ArrayBuffer));
@@ -136,7 +136,7 @@ export class AdaptPool {
    * Adapts `theta` to every job, each from optimizer state `state` (a fresh state when
    * undefined). Results are in job order whatever the pool size.
    */
-  async adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]): Promise<AdaptResultHost[]> {
+  async adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]): Promise<AdaptBatchResult> {
     const n = Math.min(this.size, jobs.length);
     const chunks = Array.from({ length: n }, (_, w) => jobs.slice(Math.floor((w * jobs.length) / n), Math.floor(((w + 1) * jobs.length) / n)));
     // Chunk 0 is the main thread's, run after the others are posted so that all run at once.
@@ -145,7 +145,8 @@ export class AdaptPool {
     const results = await Promise.allSettled([mine, ...remote]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    return results.flatMap((r) => (r as PromiseFulfilledResult<AdaptResultHost[]>).value);
+    const parts = results.map((r) => (r as PromiseFulfilledResult<AdaptBatchResult>).value);
+    return { results: parts.flatMap((p) => p.results), lossSum: parts.reduce((sum, p) => sum + p.lossSum, 0) };
   }
 
   async close(): Promise<void> {

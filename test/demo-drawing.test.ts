@@ -63,6 +63,17 @@ test('hand-computed: a 4x4 white canvas with one black pixel, resized to 2x2', (
   assert.equal(example[1], Math.fround(64 / 255));
 });
 
+test('an ImageData-like object (fields as prototype getters, as in browsers) is read correctly', () => {
+  const rgba = drawing(4);
+  class FakeImageData {
+    readonly #data = rgba;
+    get width() { return 105; }
+    get height() { return 105; }
+    get data() { return this.#data; }
+  }
+  assert.deepEqual(drawingToExample(new FakeImageData()), drawingToExample({ width: 105, height: 105, data: rgba }));
+});
+
 test('alpha is ignored like the loader does: an opaque white canvas is all background', () => {
   const rgba = new Uint8ClampedArray(105 * 105 * 4).fill(255);
   assert.ok(drawingToExample({ width: 105, height: 105, data: rgba }).every((v) => v === 0));

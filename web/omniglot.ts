@@ -94,11 +94,14 @@ async function main(): Promise<void> {
     const rows = probabilities[0].map((p, c) => `<tr class="${c === best ? 'predicted' : ''}"><td>${boxes[c].name}</td><td><span class="bar" style="width:${Math.round(100 * p)}px"></span> ${pct(p)}</td></tr>`);
     $('prediction').innerHTML = `<table>${rows.join('')}</table><p>${demo.isAdapted ? 'after adaptation' : 'before adaptation (press Adapt)'}</p>`;
     $('prediction').dataset.class = String(best);
+    // How many strokes' classifications have landed since the pad was cleared (tests wait on it).
+    $('prediction').dataset.count = String(Number($('prediction').dataset.count ?? 0) + 1);
   }
   $('test-clear').addEventListener('click', () => {
     testPad.clear();
     $('prediction').textContent = 'draw in the test pad';
     $('prediction').dataset.class = '';
+    $('prediction').dataset.count = '0';
   });
 
   $('clear-all').addEventListener('click', () => {

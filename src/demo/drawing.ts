@@ -14,7 +14,8 @@ export type CanvasPixels = Pixels | { width: number; height: number; data: Array
 
 /** Canvas ImageData (RGBA) or any grey/RGB(A) pixels to size*size floats in 0..1, strokes high. */
 export function drawingToExample(pixels: CanvasPixels, size = OMNIGLOT_DEFAULT_SIZE): Float32Array {
-  const withChannels: Pixels = 'channels' in pixels ? pixels : { ...pixels, channels: 4 };
+  // ImageData's fields are getters on its prototype: copy them by name (a spread would drop them).
+  const withChannels: Pixels = 'channels' in pixels ? pixels : { width: pixels.width, height: pixels.height, data: pixels.data, channels: 4 };
   const bytes = preprocessPixels(withChannels, { size, channels: 'grey', invert: true });
   return Float32Array.from(bytes, (v) => v / 255);
 }

@@ -94,3 +94,15 @@ test('loopback addresses get no warning; any other --host does', () => {
   for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) assert.equal(isLoopback(host), true, host);
   for (const host of ['0.0.0.0', '::', '192.168.1.10', 'example.org', '127.0.0.1.nip.io']) assert.equal(isLoopback(host), false, host);
 });
+
+test('train --dashboard on a busy port is a usage error before anything is trained', async () => {
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  const port = (busy.address() as { port: number }).port;
+  const out = join(root, 'runs', 'never');
+  try {
+    assertOneLineUsageError(await runCli(['train', 'sine', '--meta-iters', '5', '--dashboard', String(port), '--out', out]), ['--dashboard', 'already in use'], 'busy dashboard port');
+  } finally {
+    busy.close();
+  }
+});

@@ -64,7 +64,7 @@ test('Omniglot: draw five symbols, adapt in the page (wasm), new drawings are cl
   await runOk(['train', 'omniglot', '--data', DATA, '--model', 'mlp', '--meta-iters', '10', '--eval-interval', '0', '--eval-samples', '4', '--baseline', 'none', '--out', run]);
   const served = await startServed(['serve', run, '--port', '0'], { env: { REPTILE_CACHE_DIR: join(root, 'cache') } });
   const page = browser!.page;
-  await page.goto(`${served.url}&backend=wasm`);
+  await page.goto(`${served.url}&backend=wasm`, { timeout: 120_000 });
   await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
   assert.equal(await page.textContent('#backend'), 'wasm');
   assert.match((await page.textContent('#settings'))!, /MLP, 5-way; adaptation: 50 steps of adam \(learning rate 0\.001\)/);
@@ -110,7 +110,7 @@ test('sine: a random task\'s points are fitted from the meta-learned and a rando
   await runOk(['train', 'sine', '--meta-iters', '300', '--eval-interval', '0', '--eval-samples', '4', '--baseline', 'none', '--out', run]);
   const served = await startServed(['serve', run, '--port', '0']);
   const page = browser!.page;
-  await page.goto(`${served.url}&backend=wasm`);
+  await page.goto(`${served.url}&backend=wasm`, { timeout: 120_000 });
   await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
   await page.click('#random');
   await page.waitForSelector('body[data-fitted="10"]');
@@ -130,8 +130,8 @@ test('dashboard: reptile train --dashboard shows a curve that grows while the ru
   const url = (await waitForOutput(training.child, /dashboard: serving (http:\/\/\S+)/))[1];
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/dashboard\.html\?run=sine-live$/);
   const page = browser!.page;
-  await page.goto(url);
-  await page.waitForSelector('body[data-ready="true"]');
+  await page.goto(url, { timeout: 120_000 });
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
   const points = async () => Number(await page.getAttribute('#chart', 'data-points'));
   await page.waitForFunction(() => Number(document.querySelector('#chart')!.getAttribute('data-points')) >= 1, undefined, { timeout: 120_000 });
   const first = await points();

@@ -4,6 +4,7 @@
  * side, live while they train). Both bind 127.0.0.1 unless --host is given.
  */
 import { existsSync, statSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { Command, Option } from 'commander';
 import { integer } from './parse.js';
 import { UsageError } from './errors.js';
@@ -21,6 +22,13 @@ function portOption(fallback: number): Option {
   return new Option('--port <n>', `port (0: any free port)`).argParser(integer(0, 65535)).default(fallback);
 }
 
+/** A server that could not start: a usage error naming the flag for a busy port or a foreign address. */
+function serverError(code: string | undefined, portFlag: string, hostFlag: string, message: string | undefined): never {
+  if (code === 'EADDRINUSE') throw new UsageError(`${portFlag}: already in use; choose another port (0: any free one)`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`${hostFlag}: not an address of this machine`);
+  throw new Error(message ?? 'the server could not start');
+}
+
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
   return /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/.test(host);
@@ -33,10 +41,7 @@ export async function serveRuns(source: RunSource, flags: { host?: string; port?
   try {
     server = await startServer({ source, host, port: flags.port ?? 0, samples: (_name, _dir, status) => omniglotSamples(status, flags.data) });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new UsageError(`--port ${flags.port}: already in use; choose another port (0: any free one)`);
-    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`--host ${host}: not an address of this machine`);
-    throw error;
+    serverError((error as NodeJS.ErrnoException).code, `--port ${flags.port}`, `--host ${host}`, (error as Error).message);
   }
   if (!isLoopback(host)) {
     log(`warning: listening on ${host}: anyone who can reach this machine can read these runs and their models`);
@@ -114,16 +119,28 @@ export function dashboardOptions(): Option[] {
   ];
 }
 
-/** Runs `job` with the run's live dashboard served while it lasts (if --dashboard was given). */
+/** Runs `job` with the run's live dashboard served (from a worker thread) while it lasts, if --dashboard was given. */
 export async function withDashboard<T>(flags: Record<string, unknown>, runDir: string, job: () => Promise<T>): Promise<T> {
   if (flags.dashboard === undefined && flags.dashboardHost === undefined) return job();
   const port = typeof flags.dashboard === 'number' ? flags.dashboard : 0;
-  const server = await serveRuns(singleRun(runDir), { port, ...(flags.dashboardHost ? { host: String(flags.dashboardHost) } : {}) }, `dashboard.html?run=${runName(runDir)}`, (line) => console.log(`dashboard: ${line}`));
+  const host = flags.dashboardHost ? String(flags.dashboardHost) : DEFAULT_HOST;
+  const worker = new Worker(new URL('../serve/server-worker.js', import.meta.url), { workerData: { runDir, host, port } });
+  const started = await new Promise<{ url?: string; error?: string; code?: string }>((resolvePromise, reject) => {
+    worker.once('message', resolvePromise);
+    worker.once('error', reject);
+  });
+  if (!started.url) {
+    await worker.terminate();
+    serverError(started.code, `--dashboard ${port}`, `--dashboard-host ${host}`, started.error);
+  }
+  if (!isLoopback(host)) console.log(`dashboard: warning: listening on ${host}: anyone who can reach this machine can read this run and its model`);
+  console.log(`dashboard: serving ${started.url}dashboard.html?run=${runName(runDir)}`);
   try {
     return await job();
   } finally {
     // Let open pages receive the final state before the server goes away.
     await new Promise((r) => setTimeout(r, 1500));
-    await server.close();
+    worker.postMessage('close');
+    await new Promise((r) => worker.once('exit', r));
   }
 }

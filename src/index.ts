@@ -32,3 +32,8 @@ export { FewShotClassification, type ExampleClass, type FewShotOptions } from '.
 export * from './eval/adapt.js';
 export * from './eval/classification.js';
 export * from './data/index.js';
+export * from './demo/drawing.js';
+export * from './demo/run-settings.js';
+export * from './demo/few-shot-demo.js';
+export * from './demo/sine-demo.js';
+export * from './demo/samples.js';

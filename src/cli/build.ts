@@ -8,12 +8,11 @@ import { Scratch } from '../algorithms/scratch.js';
 import type { MetaLearner, MetaLearnerSetup } from '../algorithms/meta-learner.js';
 import { adam, sgd, type Optimizer } from '../nn/optimizers.js';
 import type { TrainConfig } from './train-options.js';
+import { innerOptimizerOf } from '../demo/run-settings.js';
 
 /** The inner optimizer (training and evaluation use the same kind and rate). */
 export function innerOptimizer(config: TrainConfig): Optimizer {
-  return config.innerOptimizer === 'adam'
-    ? adam({ learningRate: config.learningRate, beta1: config.adamBeta1, beta2: config.adamBeta2 })
-    : sgd({ learningRate: config.learningRate, momentum: config.momentum });
+  return innerOptimizerOf(config);
 }
 
 function metaOptimizer(config: TrainConfig): Optimizer | undefined {

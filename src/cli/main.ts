@@ -13,6 +13,7 @@ import { RunDirError } from '../io/run-dir.js';
 import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
 import { registerEvalCommand } from './eval-command.js';
+import { dashboardOptions, registerServeCommands, withDashboard } from './serve-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -73,7 +74,7 @@ function program(): Command {
       const resume = flags.resume as string | undefined;
       let config;
       if (resume) {
-        const settings = Object.keys(flags).filter((k) => k !== 'resume' && flags[k] !== undefined);
+        const settings = Object.keys(flags).filter((k) => k !== 'resume' && !k.startsWith('dashboard') && flags[k] !== undefined);
         if (benchmark || settings.length > 0) throw new UsageError(`--resume ${resume} continues with the run's recorded settings; drop ${benchmark ? `'${benchmark}'` : `--${settings[0].replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`}`);
         config = await readRunConfig(resume);
       } else {
@@ -83,15 +84,17 @@ function program(): Command {
       const { runTrainJob } = await import('./train-job.js');
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
-      const summary = await runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line) });
+      const summary = await withDashboard(flags, config.out, () => runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line) }));
       const ratio = setup.compare?.(summary);
       if (ratio) console.log(ratio);
       console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);
     });
   for (const option of trainOptions()) train.addOption(option);
   train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint, with its recorded settings'));
+  for (const option of dashboardOptions()) train.addOption(option);
   registerDataCommand(cli);
   registerEvalCommand(cli, { readRunConfig });
+  registerServeCommands(cli);
   return cli;
 }
 

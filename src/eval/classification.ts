@@ -25,18 +25,25 @@ export interface ClassificationEval {
   transductive: boolean;
 }
 
-/** Predicted classes of the query set (a device int32 vector the caller disposes). */
-export function predictQueries(model: Model, params: ParamSet, support: tf.Tensor, query: tf.Tensor, transductive: boolean): tf.Tensor1D {
+/**
+ * Logits of the query set, [queries, classes]: all queries in one batch (transductive, or a model
+ * without batch statistics), else each query in a batch with the support set, its row kept.
+ */
+export function queryLogits(model: Model, params: ParamSet, support: tf.Tensor, query: tf.Tensor, transductive: boolean): tf.Tensor2D {
   return tf.tidy(() => {
-    if (transductive || !model.batchStatistics) return tf.argMax(model.apply(params, query, { training: true }), -1) as tf.Tensor1D;
+    if (transductive || !model.batchStatistics || support.shape[0] === 0) return model.apply(params, query, { training: true });
     const rows: tf.Tensor[] = [];
     for (let q = 0; q < query.shape[0]; q++) {
-      const one = tf.slice(query, q, 1);
-      const logits = model.apply(params, tf.concat([support, one], 0), { training: true });
-      rows.push(tf.argMax(tf.slice(logits, logits.shape[0] - 1, 1), -1));
+      const logits = model.apply(params, tf.concat([support, tf.slice(query, q, 1)], 0), { training: true });
+      rows.push(tf.slice(logits, logits.shape[0] - 1, 1));
     }
-    return tf.concat(rows, 0) as tf.Tensor1D;
+    return tf.concat(rows, 0) as tf.Tensor2D;
   });
+}
+
+/** Predicted classes of the query set (a device int32 vector the caller disposes). */
+export function predictQueries(model: Model, params: ParamSet, support: tf.Tensor, query: tf.Tensor, transductive: boolean): tf.Tensor1D {
+  return tf.tidy(() => tf.argMax(queryLogits(model, params, support, query, transductive), -1) as tf.Tensor1D);
 }
 
 /** Accuracy on one task after adaptation (one host read per task). */

@@ -1,0 +1,147 @@
+/**
+ * End to end in a real browser (Debian's Chromium, headless, wasm backend): a run trained in
+ * Node is served by `reptile serve`; the test draws five clearly distinct symbols on the class
+ * pads with the mouse, adapts, and checks that new drawings of each are classified as the drawn
+ * class; samples Omniglot test characters and sees accuracy before/after and time per step; fits
+ * clicked sine points; and watches the dashboard of `reptile train --dashboard` grow while the run
+ * trains. Screenshots go to $REPTILE_SCREENSHOTS (default: the test's temporary directory).
+ * Skipped only when Chromium or the Omniglot archives are absent.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cliWith, killRunningClis, startCli } from './support/cli.js';
+import { startServed, waitForOutput } from './support/served.js';
+import { drawStrokes, noChromium, openBrowser, type Browser } from './support/browser.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DATA = resolve(REPO, '..', 'shared', 'data', 'omniglot');
+const noData = existsSync(join(DATA, 'images_background.zip')) && existsSync(join(DATA, 'images_evaluation.zip')) ? false : `the Omniglot archives are not at ${DATA}`;
+
+let root: string;
+let shots: string;
+let browser: Browser | undefined;
+const { runOk } = cliWith(() => ({ env: { REPTILE_CACHE_DIR: join(root, 'cache'), REPTILE_DEBUG: '' } }));
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'reptile-e2e-'));
+  shots = process.env.REPTILE_SCREENSHOTS ?? join(root, 'screenshots');
+  await mkdir(shots, { recursive: true });
+  if (!noChromium) browser = await openBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  killRunningClis();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Five symbols far apart (a bar, a post, a ring, a cross, a corner), as strokes on a 105x105 pad. */
+function symbol(kind: number, jitter: number): number[][][] {
+  const j = (p: number[]) => [p[0] + jitter * 3, p[1] - jitter * 2];
+  const ring = Array.from({ length: 25 }, (_, i) => [52 + 30 * Math.cos((2 * Math.PI * i) / 24), 52 + 30 * Math.sin((2 * Math.PI * i) / 24)]);
+  const shapes = [
+    [[[15, 52], [90, 52]]],
+    [[[52, 15], [52, 90]]],
+    [ring],
+    [[[20, 20], [85, 85]], [[85, 20], [20, 85]]],
+    [[[20, 20], [20, 85], [85, 85]]],
+  ];
+  return shapes[kind].map((stroke) => stroke.map(j));
+}
+
+async function checkPng(file: string): Promise<void> {
+  const bytes = await readFile(file);
+  assert.ok(bytes.length > 1000 && bytes.subarray(1, 4).toString() === 'PNG', file);
+}
+
+test('Omniglot: draw five symbols, adapt in the page (wasm), new drawings are classified as drawn; sampled test characters show accuracy and time per step', { skip: noChromium || noData }, async () => {
+  const run = join(root, 'runs', 'omniglot-mlp');
+  await runOk(['train', 'omniglot', '--data', DATA, '--model', 'mlp', '--meta-iters', '10', '--eval-interval', '0', '--eval-samples', '4', '--baseline', 'none', '--out', run]);
+  const served = await startServed(['serve', run, '--port', '0'], { env: { REPTILE_CACHE_DIR: join(root, 'cache') } });
+  const page = browser!.page;
+  await page.goto(`${served.url}&backend=wasm`, { timeout: 120_000 });
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+  assert.equal(await page.textContent('#backend'), 'wasm');
+  assert.match((await page.textContent('#settings'))!, /MLP, 5-way; adaptation: 50 steps of adam \(learning rate 0\.001\)/);
+
+  for (let c = 0; c < 5; c++) {
+    for (const jitter of [-1, 0, 1]) {
+      await drawStrokes(page, `.class[data-class="${c}"] canvas.pad`, symbol(c, jitter));
+      await page.click(`.class[data-class="${c}"] button:text("Add")`);
+    }
+    assert.equal(await page.locator(`.class[data-class="${c}"] .thumbs canvas`).count(), 3);
+  }
+  await page.click('#adapt');
+  await page.waitForSelector('body[data-adapted="true"]', { timeout: 120_000 });
+  assert.match((await page.textContent('#ms-step'))!, /^\d+\.\d+ ms \(50 steps, wasm\)$/);
+
+  for (let c = 0; c < 5; c++) {
+    await page.click('#test-clear');
+    const strokes = symbol(c, 0.5);
+    await drawStrokes(page, '#test-pad', strokes);
+    await page.waitForSelector(`#prediction[data-count="${strokes.length}"]`);
+    assert.equal(await page.getAttribute('#prediction', 'data-class'), String(c), `symbol ${c}`);
+    if (c === 2) await page.screenshot({ path: join(shots, 'browser-omniglot-drawn.png'), fullPage: true });
+  }
+  await checkPng(join(shots, 'browser-omniglot-drawn.png'));
+
+  // Test characters the model never saw, from the run's own split.
+  await page.fill('#shots', '5');
+  await page.click('#sample');
+  await page.click('#adapt');
+  await page.waitForSelector('body[data-adapted="true"]');
+  const before = (await page.textContent('#acc-before'))!;
+  const afterText = (await page.textContent('#acc-after'))!;
+  assert.match(before, /^\d+\.\d%$/);
+  assert.match(afterText, /^\d+\.\d%$/);
+  await page.screenshot({ path: join(shots, 'browser-omniglot-sampled.png'), fullPage: true });
+  assert.deepEqual(browser!.errors, []);
+  served.child.kill('SIGTERM');
+  assert.equal((await served.done).code, 0);
+});
+
+test('sine: a random task\'s points are fitted from the meta-learned and a random start, step by step', { skip: noChromium }, async () => {
+  const run = join(root, 'runs', 'sine');
+  await runOk(['train', 'sine', '--meta-iters', '300', '--eval-interval', '0', '--eval-samples', '4', '--baseline', 'none', '--out', run]);
+  const served = await startServed(['serve', run, '--port', '0']);
+  const page = browser!.page;
+  await page.goto(`${served.url}&backend=wasm`, { timeout: 120_000 });
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+  await page.click('#random');
+  await page.waitForSelector('body[data-fitted="10"]');
+  await page.locator('#plot').click({ position: { x: 100, y: 100 } });
+  await page.waitForSelector('body[data-fitted="11"]');
+  assert.equal(await page.textContent('#step-label'), '32');
+  await page.screenshot({ path: join(shots, 'browser-sine.png'), fullPage: true });
+  await checkPng(join(shots, 'browser-sine.png'));
+  assert.deepEqual(browser!.errors, []);
+  served.child.kill('SIGTERM');
+  assert.equal((await served.done).code, 0);
+});
+
+test('dashboard: reptile train --dashboard shows a curve that grows while the run trains', { skip: noChromium }, async () => {
+  const run = join(root, 'runs', 'sine-live');
+  const training = startCli(['train', 'sine', '--meta-iters', '6000', '--eval-interval', '300', '--eval-interval-samples', '5', '--eval-samples', '10', '--baseline', 'none', '--dashboard', '0', '--out', run]);
+  const url = (await waitForOutput(training.child, /dashboard: serving (http:\/\/\S+)/))[1];
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/dashboard\.html\?run=sine-live$/);
+  const page = browser!.page;
+  await page.goto(url, { timeout: 120_000 });
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+  const points = async () => Number(await page.getAttribute('#chart', 'data-points'));
+  await page.waitForFunction(() => Number(document.querySelector('#chart')!.getAttribute('data-points')) >= 1, undefined, { timeout: 120_000 });
+  const first = await points();
+  await page.waitForFunction((n) => Number(document.querySelector('#chart')!.getAttribute('data-points')) > n, first, { timeout: 120_000 });
+  assert.ok((await points()) > first);
+  assert.ok(await page.locator('#chart svg path').count() > 0, 'a curve is drawn');
+  assert.equal(await page.getAttribute('tr[data-run="sine-live"]', 'data-state'), 'running');
+  await page.screenshot({ path: join(shots, 'browser-dashboard.png'), fullPage: true });
+  const result = await training.done;
+  assert.equal(result.code, 0, result.stderr);
+  await checkPng(join(shots, 'browser-dashboard.png'));
+  assert.deepEqual(browser!.errors.filter((e) => !/ERR_CONNECTION_REFUSED|EventSource/.test(e)), []);
+});

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { useBackend } from '../src/core/backend.js';
 import { tf } from '../src/core/tf.js';
 import { Rng } from '../src/core/rng.js';
-import { disposeParams, paramsToHost, type ParamSet } from '../src/core/params.js';
+import { disposeParams, paramsFromHost, paramsToHost, type ParamSet } from '../src/core/params.js';
 import { mlp } from '../src/nn/mlp.js';
 import { meanSquaredError } from '../src/nn/losses.js';
-import { adam, sgd } from '../src/nn/optimizers.js';
+import { adam, cloneOptimizerState, sgd } from '../src/nn/optimizers.js';
 import { Reptile } from '../src/algorithms/reptile.js';
 import { Fomaml } from '../src/algorithms/fomaml.js';
 import { Maml, mamlMetaGradient } from '../src/algorithms/maml.js';
@@ -147,5 +147,39 @@ test('FOMAML (persistent Adam, tail, meta-Adam), MAML and scratch keep the tenso
 test('MAML refuses an inner optimizer it cannot differentiate through', () => {
   const theta0 = model.init(Rng.fromSeed(1));
   assert.throws(() => new Maml({ model, loss, layout }, theta0, { ...options, innerOptimizer: adam({ learningRate: 0.001 }) }), /must be sgd/);
+  disposeParams(theta0);
+});
+
+test('FOMAML and MAML resume from their saved states exactly (what a checkpoint holds: parameters, optimizer states, random stream)', async () => {
+  const theta0 = model.init(Rng.fromSeed(1));
+  const setup = { model, loss, layout };
+  const builders: (() => MetaLearner)[] = [
+    () => new Fomaml(setup, theta0, { ...options, innerOptimizer: adam({ learningRate: 0.001, beta1: 0 }), metaOptimizer: adam({ learningRate: 0.01 }) }),
+    () => new Maml(setup, theta0, { ...options, innerOptimizer: sgd({ learningRate: lr }), metaOptimizer: adam({ learningRate: 0.01 }) }),
+  ];
+  const taskRng = Rng.fromSeed(11);
+  const tasks = Array.from({ length: 8 }, () => [sine.sampleTrainTask(taskRng), sine.sampleTrainTask(taskRng)]);
+  for (const build of builders) {
+    const straight = build();
+    const rngA = Rng.fromSeed(12);
+    for (const t of tasks) straight.metaStep(t, 0.5, rngA).dispose();
+
+    const first = build();
+    const rngB = Rng.fromSeed(12);
+    for (const t of tasks.slice(0, 4)) first.metaStep(t, 0.5, rngB).dispose();
+    // A checkpoint is a host copy; take one and continue in a fresh learner.
+    const params = paramsFromHost(await paramsToHost(first.params));
+    const states = Object.fromEntries(Object.entries(first.optimizerStates()).map(([k, s]) => [k, s && cloneOptimizerState(s)]));
+    const rngState = rngB.state();
+    first.dispose();
+    const resumed = build();
+    resumed.setParams(params);
+    resumed.restoreOptimizerStates(states);
+    const rngC = Rng.fromState(rngState);
+    for (const t of tasks.slice(4)) resumed.metaStep(t, 0.5, rngC).dispose();
+    assert.equal(maxDiff(await flat(resumed.params), await flat(straight.params)), 0, `${straight.algorithm} resumed differs`);
+    straight.dispose();
+    resumed.dispose();
+  }
   disposeParams(theta0);
 });

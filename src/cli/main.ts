@@ -58,7 +58,7 @@ async function readRunConfig(dir: string): Promise<TrainConfig> {
 
 function program(): Command {
   const cli: Command = new Command('reptile')
-    .description('Meta-learning on TensorFlow.js: Reptile, with baselines, on few-shot tasks')
+    .description('Meta-learning on TensorFlow.js: Reptile, FOMAML and MAML, with baselines, on few-shot tasks')
     .version(packageVersion())
     .showSuggestionAfterError(false)
     .configureOutput({ outputError: outputErrorWithHint('reptile', () => cli.commands.map((c) => c.name())) })

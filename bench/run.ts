@@ -4,7 +4,7 @@
  * shapes, optimizers and the original's Reptile loop) with 1 and 2 threads, in one invocation.
  * Each row runs in a process of its own (bench/speed-case.ts) so its peak RSS is its own.
  *
- *   npm run bench [-- --configs mlp,conv,sine --workers 0,2 --backends wasm --json]
+ *   npm run bench [-- --configs mlp,conv,sine --workers 0,2 --backends wasm --scale 1 --before --json]
  *
  * mlp:  the article's 784-64-64-5 MLP, Omniglot 5-way, train-shots 10, inner-batch 10,
  *       inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0
@@ -27,6 +27,8 @@ const { values } = parseArgs({
     backends: { type: 'string', default: 'wasm' },
     scale: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
+    // Adds a row per configuration with the code path before the speed work: serial, composed optimizer updates.
+    before: { type: 'boolean', default: false },
     'no-pytorch': { type: 'boolean', default: false },
   },
 });
@@ -49,10 +51,10 @@ function runJson(command: string, args: string[]): Record<string, number | strin
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-function ours(config: string, backend: string, workers: number): Row {
+function ours(config: string, backend: string, workers: number, fused = true): Row {
   const iters = Math.max(2, Math.round(ITERS[config] * scale));
-  const r = runJson(process.execPath, [join(HERE, 'speed-case.js'), '--config', config, '--backend', backend, '--workers', String(workers), '--iters', String(iters)]);
-  const label = `reptile tfjs-${r.backend}${workers > 0 ? `, ${workers} workers` : ', serial'}`;
+  const r = runJson(process.execPath, [join(HERE, 'speed-case.js'), '--config', config, '--backend', backend, '--workers', String(workers), '--iters', String(iters), '--fused', String(fused)]);
+  const label = `reptile tfjs-${r.backend}${workers > 0 ? `, ${workers} threads` : ', serial'}${fused ? '' : ', composed updates (before)'}`;
   return { config, implementation: label, msPerMetaIter: Number(r.msPerMetaIter), peakRssMiB: Number(r.peakRssMiB) };
 }
 
@@ -80,6 +82,7 @@ if (!values['no-pytorch'] && !torch) notes.push('PyTorch not found: apt-get inst
 for (const config of values.configs!.split(',')) {
   if (!(config in ITERS)) throw new Error(`--configs: unknown configuration '${config}' (allowed: ${Object.keys(ITERS).join(', ')})`);
   for (const backend of values.backends!.split(',')) {
+    if (values.before) rows.push(ours(config, backend, 0, false));
     const workerCounts = config === 'sine' ? [0] : values.workers!.split(',').map(Number);
     for (const workers of workerCounts) rows.push(ours(config, backend, workers));
   }

@@ -3,7 +3,7 @@
  * meta-training loop on one configuration, printing one JSON line
  * {config, backend, workers, metaIters, msPerMetaIter, cpuMsPerMetaIter, peakRssMiB}.
  *
- *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N]
+ *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N] [--fused false]
  *
  * mlp / conv: the article's 784-64-64-5 MLP or the paper's Omniglot CNN; 5-way, train-shots 10,
  * inner-batch 10, inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0 with its state kept across
@@ -32,6 +32,8 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '0' },
     iters: { type: 'string', default: '100' },
     warmup: { type: 'string', default: '5' },
+    // 'false': the composed optimizer updates (the code before the fused kernels), for before/after.
+    fused: { type: 'string', default: 'true' },
   },
 });
 const config = values.config!;
@@ -64,7 +66,8 @@ const model = sine
     ? mlp([784, 64, 64, 5], { activation: 'relu', init: 'tensorflow' })
     : conv({ variant: 'omniglot', classes: 5, inputShape: [28, 28, 1], init: 'tensorflow' });
 const loss = sine ? meanSquaredError() : crossEntropy('sum');
-const innerOptimizer = sine ? sgd({ learningRate: 0.02 }) : adam({ learningRate: 0.001, beta1: 0 });
+const fused = values.fused !== 'false';
+const innerOptimizer = sine ? sgd({ learningRate: 0.02, fused }) : adam({ learningRate: 0.001, beta1: 0, fused });
 const metaBatch = sine ? 1 : 5;
 const pool = workers > 0
   ? await AdaptPool.start(workers, { backend, model: model.spec, loss: lossSpec(loss)!, optimizer: { name: innerOptimizer.name, config: innerOptimizer.config }, layout: tasks })
@@ -85,4 +88,4 @@ const cpu = process.cpuUsage(cpuStart);
 const cpuMs = (cpu.user + cpu.system) / 1000 / iters;
 reptile.dispose();
 await pool?.close();
-console.log(JSON.stringify({ config, backend, workers, metaIters: iters, msPerMetaIter: ms, cpuMsPerMetaIter: cpuMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ config, backend, workers, fused, metaIters: iters, msPerMetaIter: ms, cpuMsPerMetaIter: cpuMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));

@@ -37,3 +37,8 @@ export * from './demo/run-settings.js';
 export * from './demo/few-shot-demo.js';
 export * from './demo/sine-demo.js';
 export * from './demo/samples.js';
+export { tokenizer, features, words, fnv1a32, writeBag, validateTokenizer, DEFAULT_TOKENIZER, type Tokenizer, type TokenizerSpec } from './text/tokenizer.js';
+export { embeddingBag, embeddingBagLayersModel, type EmbeddingBagSpec } from './nn/embedding-bag.js';
+export { parseClinc150, parseBanking77, parseDomains, parseLabelledExamples, textExampleClasses, groupByLabel, type TextClass, type TextDataset, type LabelledText } from './data/text.js';
+export { splitTextClasses, describeTextSplits, TEXT_SPLIT_SCHEMES, type TextSplits, type TextSplitScheme } from './data/text-splits.js';
+export { adaptIntentClassifier, resizeHead, type IntentClassifier, type Prediction } from './text/intent-classifier.js';

@@ -79,18 +79,21 @@ test('the main thread leaks no tensor over many parallel meta-iterations', async
   assert.equal(tf.memory().numTensors, before);
 });
 
-test('a worker that exits mid-request fails the meta-step with an error naming it', async () => {
+test('a worker that exits mid-request fails the request with an error naming it, and the pool stays failed', async () => {
   const pool = await AdaptPool.start(2, recipe);
   try {
     const rng = Rng.fromSeed(1);
-    const theta = model.init(rng);
-    const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: 200, innerBatch: 4, metaBatch: 4, innerOptimizer: optimizer, adapter: pool });
-    disposeParams(theta);
-    const step = reptile.metaStepAsync(Array.from({ length: 4 }, () => tasks.sampleTrainTask(rng)), 1, rng);
-    setTimeout(() => void pool.threads[0].terminate(), 20);
-    await assert.rejects(step, /adaptation worker 1 exited/);
-    await assert.rejects(reptile.metaStepAsync(Array.from({ length: 4 }, () => tasks.sampleTrainTask(rng)), 1, rng), /adaptation worker 1/);
-    reptile.dispose();
+    const theta = await paramsToHost(model.init(rng));
+    const job = (steps: number) => {
+      const task = tasks.sampleTrainTask(rng);
+      return { ...task, batches: Array.from({ length: steps }, () => [0, 1, 2, 3]) };
+    };
+    // The main thread's share (job 0) is one step; the worker's (job 1) is long, so it is
+    // still running when its thread is terminated.
+    const request = pool.adapt(theta, undefined, [job(1), job(20000)]);
+    await pool.threads[0].terminate();
+    await assert.rejects(request, /adaptation worker 1 exited/);
+    await assert.rejects(pool.adapt(theta, undefined, [job(1), job(1)]), /adaptation worker 1/);
   } finally {
     await pool.close();
   }

@@ -12,6 +12,8 @@ export interface BenchmarkSetup {
   readonly loss: LossFn;
   /** Meta-training tasks. */
   readonly trainTasks: TaskDistribution;
+  /** Settings the benchmark derived (e.g. a class split), recorded in config.json. */
+  readonly recorded?: Record<string, unknown>;
   /** Periodic evaluation: the metrics of one metrics.jsonl line (besides iteration, time, algorithm). */
   evaluatePeriodic(params: ParamSet): Promise<Record<string, number>>;
   /** The final evaluation: summary.json's `eval`. */

@@ -18,6 +18,7 @@ import { UsageError } from './errors.js';
 import { CHECKPOINT_FILE } from './train-job.js';
 import type { TrainConfig } from './train-options.js';
 import { BACKENDS } from '../core/backend.js';
+import { crossDatasetConfig, textEvalOptions } from './text-eval.js';
 
 export interface EvalCommandDeps {
   readRunConfig(dir: string): Promise<TrainConfig>;
@@ -41,7 +42,7 @@ function parameterMismatch(expected: ParamSet, params: ParamSet): string | undef
 const OVERRIDES = ['classes', 'shots', 'evalSamples', 'evalIters', 'evalBatch', 'transductive', 'seed'] as const;
 
 export function registerEvalCommand(program: Command, deps: EvalCommandDeps): void {
-  program
+  const command = program
     .command('eval')
     .description("evaluate a run's meta-parameters on new tasks (the original eval.py protocol) and write the result as JSON")
     .argument('<run-dir>', 'a directory written by reptile train')
@@ -57,13 +58,15 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
     .addOption(new Option('--backend <name>', "TensorFlow.js backend (default: the run's)").choices(BACKENDS))
     .addOption(new Option('--json <file>', 'where to write the result (default: RUN_DIR/eval-<N>w<K>s[-transductive].json)'))
     .showSuggestionAfterError(false)
-    .exitOverride()
-    .action(async (dir: string, flags: Record<string, unknown>) => {
+    .exitOverride();
+  for (const option of textEvalOptions()) command.addOption(option);
+  command.action(async (dir: string, flags: Record<string, unknown>) => {
       RunDir.open(dir, 'eval');
       const recorded = await deps.readRunConfig(dir);
       const config: TrainConfig = { ...recorded };
       for (const key of OVERRIDES) if (flags[key] !== undefined) (config as unknown as Record<string, unknown>)[key] = flags[key];
       if (flags.backend) config.backend = flags.backend as TrainConfig['backend'];
+      Object.assign(config, crossDatasetConfig(recorded, flags));
       if (config.benchmark === 'sine' && (flags.classes !== undefined || flags.transductive !== undefined)) throw new UsageError('--classes and --transductive do not apply to sine');
       try {
         await useBackend(config.backend);
@@ -110,14 +113,15 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
         const started = performance.now();
         const evaluation = await setup.evaluateFinal(params);
         console.log(setup.describeFinal(algorithm, evaluation));
-        const name = config.benchmark === 'sine' ? `eval-${config.shots}shots.json` : `eval-${config.classes}w${config.shots}s${config.transductive ? '-transductive' : ''}.json`;
+        const other = config.benchmark !== recorded.benchmark ? `${config.benchmark}-` : '';
+        const name = config.benchmark === 'sine' ? `eval-${config.shots}shots.json` : `eval-${other}${config.classes}w${config.shots}s${config.transductive ? '-transductive' : ''}.json`;
         const out = (flags.json as string | undefined) ?? join(dir, name);
         await writeJsonAtomic(out, {
           runDir: dir,
           source: flags.checkpoint ? CHECKPOINT_FILE : RUN_FILES.model,
           benchmark: config.benchmark,
           algorithm,
-          settings: Object.fromEntries(OVERRIDES.map((k) => [k, (config as unknown as Record<string, unknown>)[k]])),
+          settings: Object.fromEntries([...OVERRIDES, 'data', 'queryShots', 'textSplit'].map((k) => [k, (config as unknown as Record<string, unknown>)[k]])),
           wallSeconds: (performance.now() - started) / 1000,
           eval: evaluation,
         });

@@ -14,6 +14,7 @@ import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
 import { registerEvalCommand } from './eval-command.js';
 import { dashboardOptions, registerServeCommands, withDashboard } from './serve-command.js';
+import { registerAdaptCommand } from './adapt-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -95,6 +96,7 @@ function program(): Command {
   registerDataCommand(cli);
   registerEvalCommand(cli, { readRunConfig });
   registerServeCommands(cli);
+  registerAdaptCommand(cli, { readRunConfig });
   return cli;
 }
 

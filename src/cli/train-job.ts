@@ -132,7 +132,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
     });
   } else {
     runDir = await RunDir.create(config.out, { force: config.force });
-    await runDir.writeConfig({ ...config, backendUsed: backend, modelSpec: benchmark.model.spec, ...runMetadata() });
+    await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, modelSpec: benchmark.model.spec, ...runMetadata() });
   }
   const state: JobState = (checkpoint?.extra as unknown as JobState | undefined) ?? { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 };
   const algorithms: TrainConfig['algorithm'][] = [config.algorithm, ...(config.baseline !== 'none' && config.baseline !== config.algorithm ? [config.baseline] : [])];

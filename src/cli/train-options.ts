@@ -10,14 +10,15 @@ import { INIT_SCHEMES } from '../nn/init.js';
 import { integer, integerList, real } from './parse.js';
 import { UsageError } from './errors.js';
 import { PRESETS } from './presets.js';
+import { TEXT_BENCHMARKS, TEXT_FLAGS, textDefault } from './text-options.js';
 import { checkAlgorithmSettings, fomlAlgorithm } from './algorithm-options.js';
 
-export const BENCHMARKS = ['sine', 'omniglot', 'images'] as const;
+export const BENCHMARKS = ['sine', 'omniglot', 'images', ...TEXT_BENCHMARKS] as const;
 export type Benchmark = (typeof BENCHMARKS)[number];
 export const ALGORITHMS = ['reptile', 'fomaml', 'maml', 'scratch', 'joint'] as const;
 export const BASELINES = ['joint', 'scratch', 'none'] as const;
 export const META_OPTIMIZERS = ['interpolate', 'sgd', 'adam'] as const;
-export const MODELS = ['mlp', 'conv', 'conv-miniimagenet'] as const;
+export const MODELS = ['mlp', 'conv', 'conv-miniimagenet', 'embedding-bag'] as const;
 
 export interface TrainConfig {
   benchmark: Benchmark;
@@ -59,6 +60,14 @@ export interface TrainConfig {
   splitSeed?: number;
   imageSize?: number;
   channels?: 'rgb' | 'grey';
+  /** Text benchmarks (src/cli/text-options.ts): query examples per class, tokenizer, embedding, intent split. */
+  queryShots?: number;
+  buckets?: number;
+  maxTokens?: number;
+  wordNgrams?: number;
+  charNgrams?: number[];
+  embeddingDim?: number;
+  textSplit?: 'intents' | 'domains' | 'all';
   init: (typeof INIT_SCHEMES)[number];
   activation: 'tanh' | 'relu';
   hidden: number[];
@@ -67,9 +76,9 @@ export interface TrainConfig {
   force: boolean;
 }
 
-type Key = Exclude<keyof TrainConfig, 'benchmark' | 'out' | 'force'>;
+export type Key = Exclude<keyof TrainConfig, 'benchmark' | 'out' | 'force'>;
 
-interface FlagSpec {
+export interface FlagSpec {
   key: Key;
   flags: string;
   description: string;
@@ -79,7 +88,7 @@ interface FlagSpec {
   defaults: Record<Benchmark, TrainConfig[Key]>;
 }
 
-const same = <T extends TrainConfig[Key]>(value: T): Record<Benchmark, T> => ({ sine: value, omniglot: value, images: value });
+const same = <T extends TrainConfig[Key]>(value: T): Record<Benchmark, T> => ({ sine: value, omniglot: value, images: value }) as Record<Benchmark, T>;
 /** Per-benchmark defaults; `images` (your own image folders) defaults to Omniglot's unless given. */
 const per = <T extends TrainConfig[Key]>(sine: T | undefined, omniglot: T | undefined, images: T | undefined = omniglot) => ({ sine, omniglot, images }) as Record<Benchmark, T>;
 
@@ -121,13 +130,16 @@ export const FLAGS: FlagSpec[] = [
   { key: 'init', flags: '--init <scheme>', description: 'initialiser: tensorflow (Glorot-uniform, zero bias; supervised-reptile) or pytorch (Kaiming-uniform; the sine demo)', choices: INIT_SCHEMES, defaults: per('pytorch', 'tensorflow') },
   { key: 'activation', flags: '--activation <fn>', description: 'hidden activation of the MLP', choices: ['tanh', 'relu'], defaults: per('tanh', 'relu') },
   { key: 'hidden', flags: '--hidden <sizes>', description: 'hidden layer widths of the MLP, comma-separated', parse: integerList(1), defaults: same([64, 64]) },
-  { key: 'data', flags: '--data <dir>', description: 'omniglot: the archives (images_background.zip, images_evaluation.zip) or their extracted folders (`reptile data omniglot --out DIR` fetches them); images: a folder <split>/<class>/<image> with train/ and test/ (val/ optional), PNG or JPEG, e.g. Mini-ImageNet', defaults: per(undefined, 'data/omniglot', 'data/images') },
+  { key: 'data', flags: '--data <dir>', description: 'omniglot: the archives (images_background.zip, images_evaluation.zip) or their extracted folders (`reptile data omniglot --out DIR` fetches them); images: a folder <split>/<class>/<image> with train/ and test/ (val/ optional), PNG or JPEG, e.g. Mini-ImageNet; clinc150: the folder of data_full.json (and domains.json); banking77: the folder of train.csv and test.csv', defaults: per(undefined, 'data/omniglot', 'data/images') },
   { key: 'split', flags: '--split <name>', description: "Omniglot class split: reptile (1200 train x 4 rotations / 423 test) or maml (1100 / 100 validation / 423 test)", choices: ['reptile', 'maml'], defaults: per(undefined, 'reptile', undefined) },
   { key: 'splitSeed', flags: '--split-seed <n>', description: 'seed of the character shuffle that makes the Omniglot split (fixed, independent of --seed)', parse: integer(0, 2 ** 31 - 1), defaults: per(undefined, 0, undefined) },
   { key: 'imageSize', flags: '--image-size <px>', description: 'images are resized to px x px (area average)', parse: integer(4, 512), defaults: per(undefined, undefined, 84) },
   { key: 'channels', flags: '--channels <mode>', description: 'rgb, or grey (luminance)', choices: ['rgb', 'grey'], defaults: per(undefined, undefined, 'rgb') },
   { key: 'backend', flags: '--backend <name>', description: 'TensorFlow.js backend (auto: node if installed, else wasm)', choices: BACKENDS, defaults: same('auto') },
+  ...TEXT_FLAGS,
 ];
+// The text benchmarks' defaults (src/cli/text-options.ts).
+for (const spec of FLAGS) for (const b of TEXT_BENCHMARKS) spec.defaults[b] = textDefault(spec, b);
 
 function describeDefault(spec: FlagSpec): string {
   const applies = BENCHMARKS.filter((b) => spec.defaults[b] !== undefined);
@@ -163,7 +175,7 @@ const KEYS = new Set<string>(FLAGS.map((f) => f.key));
  * Keys that config.json records besides the settings (the run's place, backend and versions):
  * a run's config.json given back as --config is accepted, and these are ignored.
  */
-const RECORDED_KEYS = new Set(['preset', 'benchmark', 'out', 'force', 'backendUsed', 'modelSpec', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command']);
+const RECORDED_KEYS = new Set(['classSplit', 'preset', 'benchmark', 'out', 'force', 'backendUsed', 'modelSpec', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command']);
 
 /**
  * The complete configuration: benchmark defaults, then the --config file, then flags.

@@ -9,6 +9,7 @@ import type { ParamSet } from '../core/params.js';
 import type { Model, ModelSpec } from '../nn/model.js';
 import { buildModel } from '../nn/build.js';
 import { convLayersModel, isExportOnlyWeight } from '../nn/conv.js';
+import { embeddingBagLayersModel } from '../nn/embedding-bag.js';
 
 export const WEIGHTS_FILE = 'weights.bin';
 
@@ -26,6 +27,7 @@ export interface ModelJson {
 export function toLayersModel(model: Model, params: ParamSet): tf.LayersModel {
   const spec = model.spec;
   if (spec.kind === 'conv') return convLayersModel(spec, params);
+  if (spec.kind === 'embedding-bag') return embeddingBagLayersModel(spec, params);
   const layers = spec.sizes.length - 1;
   const seq = tf.sequential();
   for (let l = 0; l < layers; l++) {

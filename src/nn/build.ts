@@ -2,6 +2,7 @@
 import type { Model, ModelSpec } from './model.js';
 import { mlp } from './mlp.js';
 import { conv } from './conv.js';
+import { embeddingBag } from './embedding-bag.js';
 
 export function buildModel(spec: ModelSpec): Model {
   switch (spec.kind) {
@@ -9,5 +10,7 @@ export function buildModel(spec: ModelSpec): Model {
       return mlp(spec.sizes, { activation: spec.activation, init: spec.init });
     case 'conv':
       return conv(spec);
+    case 'embedding-bag':
+      return embeddingBag(spec);
   }
 }

@@ -6,6 +6,7 @@ import type { tf } from '../core/tf.js';
 import type { ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import type { InitScheme } from './init.js';
+import type { EmbeddingBagSpec } from './embedding-bag.js';
 
 export interface ApplyOptions {
   /** Training mode (batch statistics for batch norm). The paper's models always use batch statistics. */
@@ -37,7 +38,7 @@ export interface ConvSpec {
   init: InitScheme;
 }
 
-export type ModelSpec = MlpSpec | ConvSpec;
+export type ModelSpec = MlpSpec | ConvSpec | EmbeddingBagSpec;
 
 export interface Model {
   readonly spec: ModelSpec;

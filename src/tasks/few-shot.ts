@@ -6,7 +6,11 @@
 import type { Rng } from '../core/rng.js';
 import type { EvalTask, Examples, TaskDistribution } from './task.js';
 
-/** One class of examples; `image` writes example `index` (flattened, channels last) at `offset`. */
+/**
+ * One class of examples; `image` writes the features of example `index` at `offset`: an image's
+ * pixels (flattened, channels last) or a text's bag of features (src/data/text.ts), anything of
+ * the distribution's `inputShape`.
+ */
 export interface ExampleClass {
   readonly name: string;
   readonly count: number;

@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { sineBenchmark } from './sine.js';
 import { omniglotBenchmark } from './omniglot.js';
 import { imagesBenchmark } from './images.js';
+import { textBenchmark } from './text.js';
 
 export async function benchmarkSetup(config: TrainConfig, log: (line: string) => void = () => {}): Promise<BenchmarkSetup> {
   switch (config.benchmark) {
@@ -15,5 +16,8 @@ export async function benchmarkSetup(config: TrainConfig, log: (line: string) =>
       return omniglotBenchmark(config, log);
     case 'images':
       return imagesBenchmark(config, log);
+    case 'clinc150':
+    case 'banking77':
+      return textBenchmark(config);
   }
 }

@@ -55,13 +55,19 @@ export function fewShotImageBenchmark(config: TrainConfig, name: string, splits:
     new FewShotClassification(name, classes, inputShape, taskOptions);
   let train: FewShotClassification;
   let evalSets: Record<string, FewShotClassification>;
+  const validating = config.evalSplit === 'validation';
+  const hasValidation = Boolean(splits.validation && splits.validation.classes.length > 0);
+  if (validating && !hasValidation) throw new UsageError(`--eval-split validation: ${name}'s split has no validation classes${name === 'omniglot' ? '; use --split maml' : '; add a val/ folder'}`);
+  const trainClasses = config.trainClasses ? splits.train.classes.slice(0, config.trainClasses) : splits.train.classes;
   try {
-    train = distribution('train', splits.train.classes);
-    evalSets = { train, test: distribution('test', splits.test.classes) };
-    if (splits.validation && splits.validation.classes.length > 0) evalSets.validation = distribution('validation', splits.validation.classes);
+    train = distribution('train', trainClasses);
+    // Evaluating on validation (tuning) leaves the test split untouched, also at periodic points.
+    evalSets = validating ? { train } : { train, test: distribution('test', splits.test.classes) };
+    if (hasValidation) evalSets.validation = distribution('validation', splits.validation!.classes);
   } catch (error) {
-    throw new UsageError(`--classes ${ways} --shots ${config.shots} --train-shots ${config.trainShots}: ${(error as Error).message}`);
+    throw new UsageError(`--classes ${ways} --shots ${config.shots} --train-shots ${config.trainShots}${config.trainClasses ? ` --train-classes ${config.trainClasses}` : ''}: ${(error as Error).message}`);
   }
+  const finalSplit = validating ? 'validation' : 'test';
   const streams = runStreams(config.seed);
   const adaptation = { evalIters: config.evalIters, evalBatch: config.evalBatch, optimizer: innerOptimizer(config), transductive: Boolean(config.transductive) };
   const evaluate = (params: Parameters<typeof evaluateClassification>[3], tasks: FewShotClassification, state: number[], count: number) =>
@@ -82,15 +88,15 @@ export function fewShotImageBenchmark(config: TrainConfig, name: string, splits:
       return metrics;
     },
     async evaluateFinal(params) {
-      const test = await evaluate(params, evalSets.test, streams.finalEval, config.evalSamples);
-      const result: Record<string, unknown> = { ...test, split: 'test' };
-      if (evalSets.validation) result.validation = await evaluate(params, evalSets.validation, streams.finalEval, config.evalSamples);
+      const main = await evaluate(params, evalSets[finalSplit], streams.finalEval, config.evalSamples);
+      const result: Record<string, unknown> = { ...main, split: finalSplit };
+      if (!validating && evalSets.validation) result.validation = await evaluate(params, evalSets.validation, streams.finalEval, config.evalSamples);
       return result;
     },
-    describePeriodic: (m) => `train ${pct(m.trainAccuracy)} test ${pct(m.testAccuracy)}`,
+    describePeriodic: (m) => `train ${pct(m.trainAccuracy)} ${finalSplit} ${pct(m[`${finalSplit}Accuracy`])}`,
     describeFinal(algorithm, e) {
       const r = e as unknown as ClassificationEval;
-      return `${algorithm}: ${r.ways}-way ${r.shots}-shot accuracy on ${r.tasks} test tasks ${pct(r.accuracy)} +- ${pct(r.ci95)}${r.transductive ? ' (transductive)' : ''}`;
+      return `${algorithm}: ${r.ways}-way ${r.shots}-shot accuracy on ${r.tasks} ${finalSplit} tasks ${pct(r.accuracy)} +- ${pct(r.ci95)}${r.transductive ? ' (transductive)' : ''}`;
     },
     compare(summary) {
       if (!summary.baseline) return undefined;

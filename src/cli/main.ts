@@ -13,6 +13,7 @@ import { RunDirError } from '../io/run-dir.js';
 import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
 import { registerEvalCommand } from './eval-command.js';
+import { registerExperimentCommand } from './experiment-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -92,6 +93,7 @@ function program(): Command {
   train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint, with its recorded settings'));
   registerDataCommand(cli);
   registerEvalCommand(cli, { readRunConfig });
+  registerExperimentCommand(cli);
   return cli;
 }
 

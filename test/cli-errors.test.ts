@@ -20,7 +20,7 @@ before(async () => {
   await writeFile(join(dir, 'not-json.json'), '{"metaIters": 20,');
   await writeFile(join(dir, 'unknown-key.json'), JSON.stringify({ metaIters: 20, metaIterz: 3 }));
   await writeFile(join(dir, 'bad-value.json'), JSON.stringify({ learningRate: -1 }));
-  await writeFile(join(dir, 'bad-choice.json'), JSON.stringify({ algorithm: 'maml' }));
+  await writeFile(join(dir, 'bad-choice.json'), JSON.stringify({ algorithm: 'protonet' }));
   await writeFile(join(dir, 'bad-type.json'), JSON.stringify({ freshInnerState: 'yes' }));
   await writeFile(join(dir, 'array.json'), JSON.stringify([{ metaIters: 20 }]));
   await writeFile(join(dir, 'a-file'), 'not a directory\n');
@@ -51,14 +51,14 @@ const CASES: ErrorCase[] = [
   { name: '--learning-rate 0', args: () => ['--learning-rate', '0'], mentions: ['--learning-rate', "'0'", '> 0'] },
   { name: '--momentum 1', args: () => ['--momentum', '1'], mentions: ['--momentum', "'1'", /<= 0\.99/] },
   { name: 'bad --hidden list', args: () => ['--hidden', '64,,64'], mentions: ['--hidden', '64,,64', /integers >= 1/] },
-  { name: 'bad --algorithm choice', args: () => ['--algorithm', 'maml'], mentions: ['--algorithm', 'maml', 'reptile', 'joint'] },
+  { name: 'bad --algorithm choice', args: () => ['--algorithm', 'protonet'], mentions: ['--algorithm', 'protonet', 'reptile', 'maml', 'joint'] },
   { name: 'bad --backend choice', args: () => ['--backend', 'gpu'], mentions: ['--backend', 'gpu', 'wasm', 'cpu'] },
   { name: 'missing --config file', args: () => ['--config', join(dir, 'missing.json')], mentions: ['--config', 'missing.json', /cannot read|ENOENT/] },
   { name: '--config not JSON', args: () => ['--config', join(dir, 'not-json.json')], mentions: ['--config', 'not-json.json', /JSON/] },
   { name: '--config not an object', args: () => ['--config', join(dir, 'array.json')], mentions: ['--config', /object/] },
   { name: '--config unknown key', args: () => ['--config', join(dir, 'unknown-key.json')], mentions: ['--config', 'metaIterz', 'metaIters', 'learningRate'] },
   { name: '--config bad value', args: () => ['--config', join(dir, 'bad-value.json')], mentions: ['--config', '--learning-rate', '-1', '> 0'] },
-  { name: '--config bad choice', args: () => ['--config', join(dir, 'bad-choice.json')], mentions: ['--config', '--algorithm', 'maml', 'reptile'] },
+  { name: '--config bad choice', args: () => ['--config', join(dir, 'bad-choice.json')], mentions: ['--config', '--algorithm', 'protonet', 'reptile'] },
   { name: '--config bad type', args: () => ['--config', join(dir, 'bad-type.json')], mentions: ['--config', '--fresh-inner-state', 'yes', /true or false/] },
   { name: 'missing benchmark', raw: true, args: () => ['train'], mentions: ['benchmark', 'sine'] },
   { name: 'unknown command', raw: true, args: () => ['trian', 'sine'], mentions: ['trian', 'train'] },

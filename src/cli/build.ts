@@ -2,6 +2,9 @@
 import type { ParamSet } from '../core/params.js';
 import { Reptile } from '../algorithms/reptile.js';
 import { JointTraining } from '../algorithms/joint.js';
+import { Fomaml } from '../algorithms/fomaml.js';
+import { Maml } from '../algorithms/maml.js';
+import { Scratch } from '../algorithms/scratch.js';
 import type { MetaLearner, MetaLearnerSetup } from '../algorithms/meta-learner.js';
 import { adam, sgd, type Optimizer } from '../nn/optimizers.js';
 import type { TrainConfig } from './train-options.js';
@@ -25,6 +28,17 @@ function metaOptimizer(config: TrainConfig): Optimizer | undefined {
   }
 }
 
+function metaGradientOptions(config: TrainConfig) {
+  return {
+    innerIters: config.innerIters,
+    innerBatch: config.innerBatch,
+    metaBatch: config.metaBatch,
+    innerOptimizer: innerOptimizer(config),
+    tailShots: config.fomlTail,
+    metaOptimizer: metaOptimizer(config),
+  };
+}
+
 export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainConfig, setup: MetaLearnerSetup, initialParams: ParamSet): MetaLearner {
   switch (algorithm) {
     case 'reptile':
@@ -36,6 +50,12 @@ export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainC
         persistInnerState: !config.freshInnerState,
         metaOptimizer: metaOptimizer(config),
       });
+    case 'fomaml':
+      return new Fomaml(setup, initialParams, { ...metaGradientOptions(config), persistInnerState: !config.freshInnerState });
+    case 'maml':
+      return new Maml(setup, initialParams, metaGradientOptions(config));
+    case 'scratch':
+      return new Scratch(setup, initialParams, { batchSize: config.innerBatch });
     case 'joint':
       return new JointTraining(setup, initialParams, {
         stepsPerIteration: config.metaBatch * config.innerIters,

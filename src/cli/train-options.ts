@@ -9,11 +9,12 @@ import { INIT_SCHEMES } from '../nn/init.js';
 import { integer, integerList, real } from './parse.js';
 import { UsageError } from './errors.js';
 import { PRESETS } from './presets.js';
+import { checkAlgorithmSettings, fomlAlgorithm } from './algorithm-options.js';
 
 export const BENCHMARKS = ['sine', 'omniglot', 'images'] as const;
 export type Benchmark = (typeof BENCHMARKS)[number];
-export const ALGORITHMS = ['reptile', 'joint'] as const;
-export const BASELINES = ['joint', 'none'] as const;
+export const ALGORITHMS = ['reptile', 'fomaml', 'maml', 'scratch', 'joint'] as const;
+export const BASELINES = ['joint', 'scratch', 'none'] as const;
 export const META_OPTIMIZERS = ['interpolate', 'sgd', 'adam'] as const;
 export const MODELS = ['mlp', 'conv', 'conv-miniimagenet'] as const;
 
@@ -35,6 +36,8 @@ export interface TrainConfig {
   adamBeta1: number;
   adamBeta2: number;
   freshInnerState: boolean;
+  /** fomaml/maml: examples per class in the final minibatch, held apart (0: none). */
+  fomlTail: number;
   /** The published setting applied first, if any. */
   preset?: string;
   /** N-way (classification benchmarks). */
@@ -107,6 +110,7 @@ export const FLAGS: FlagSpec[] = [
   { key: 'adamBeta1', flags: '--adam-beta1 <b>', description: "inner Adam's beta1 (the paper: 0)", parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta2', flags: '--adam-beta2 <b>', description: "inner Adam's beta2", parse: real(0, 0.999999), defaults: same(0.999) },
   { key: 'freshInnerState', flags: '--fresh-inner-state', description: 'reset the inner optimizer state for every task (the original keeps it)', defaults: same(false) },
+  { key: 'fomlTail', flags: '--foml-tail <n>', description: 'fomaml, maml: the final minibatch (the meta-loss) is n examples per class held apart from the adaptation minibatches (0: the last of --inner-iters minibatches)', parse: integer(0), defaults: same(0) },
   { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per class (sine: grid points) in a meta-training task', parse: integer(1), defaults: per(50, 10, 15) },
   { key: 'shots', flags: '--shots <n>', description: 'examples per class (sine: points) given at evaluation', parse: integer(1), defaults: per(10, 1) },
   { key: 'transductive', flags: '--transductive', description: 'evaluate all queries in one batch (batch norm sees them together)', defaults: per(undefined, false) },
@@ -151,6 +155,7 @@ export function trainOptions(): Option[] {
     return option;
   });
   options.push(new Option('--preset <name>', 'every hyperparameter of a published setting (flags and --config override it)').choices(Object.keys(PRESETS)));
+  options.push(new Option('--foml', 'first-order MAML on Reptile\'s loop (as the original\'s --foml): short for --algorithm fomaml'));
   options.push(new Option('--sgd', 'use plain SGD as the inner optimizer (as the original\'s --sgd)'));
   options.push(new Option('--config <file>', 'JSON file of settings (keys as in config.json); flags override it'));
   options.push(new Option('--out <dir>', 'run directory (default: runs/<benchmark>-<date>-<time>)'));
@@ -197,6 +202,8 @@ export function resolveTrainConfig(benchmark: string, flags: Record<string, unkn
     config[spec.key] = flags[spec.key];
   }
   if (flags.sgd) config.innerOptimizer = 'sgd';
+  if (flags.foml) config.algorithm = fomlAlgorithm(flags.algorithm as string | undefined);
+  checkAlgorithmSettings(config as unknown as TrainConfig);
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   config.out = (flags.out as string | undefined) ?? `runs/${b}-${stamp}`;
   config.force = Boolean(flags.force);

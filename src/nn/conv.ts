@@ -16,9 +16,10 @@
  * `bn0/gamma`, `bn0/beta`, ..., `dense/kernel` [features, classes], `dense/bias`), so that
  * `convLayersModel` exports an equivalent tfjs-layers model.
  *
- * Every op used has a gradient on every backend (with src/kernels for wasm); the
- * gradient of the conv filter gradient itself is not defined in tfjs, so second-order MAML
- * through these models is not available (first-order methods are).
+ * Every op used has a gradient on every backend (with src/kernels for wasm). Second order: the
+ * gradient of the conv filter gradient is not defined in tfjs; nn/second-order.ts registers it, so
+ * MAML differentiates through the 'omniglot' network; the max-pooling of 'miniimagenet' has no
+ * second derivative in tfjs, so MAML does not take that one (first-order methods do).
  */
 import { tf } from '../core/tf.js';
 import type { ParamSet } from '../core/params.js';

@@ -14,6 +14,7 @@ import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
 import { registerEvalCommand } from './eval-command.js';
 import { registerExperimentCommand } from './experiment-command.js';
+import { registerTuneCommand } from './tune-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -94,6 +95,7 @@ function program(): Command {
   registerDataCommand(cli);
   registerEvalCommand(cli, { readRunConfig });
   registerExperimentCommand(cli);
+  registerTuneCommand(cli);
   return cli;
 }
 

@@ -28,7 +28,7 @@ export const EXPERIMENTS: Record<string, Experiment> = {
  */
 export const DEFAULT_SIZES: Record<string, { metaIters: Record<ExperimentBenchmark, number>; evalSamples: Record<ExperimentBenchmark, number> }> = {
   tasks: { metaIters: { sine: 3000, omniglot: 400 }, evalSamples: { sine: 300, omniglot: 200 } },
-  baselines: { metaIters: { sine: 3000, omniglot: 500 }, evalSamples: { sine: 300, omniglot: 300 } },
+  baselines: { metaIters: { sine: 2000, omniglot: 300 }, evalSamples: { sine: 300, omniglot: 300 } },
   sensitivity: { metaIters: { sine: 2000, omniglot: 300 }, evalSamples: { sine: 200, omniglot: 200 } },
 };
 export const PAPER_SIZES = { metaIters: { sine: 30000, omniglot: 100000 }, evalSamples: { sine: 1000, omniglot: 10000 } };

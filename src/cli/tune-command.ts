@@ -81,6 +81,7 @@ export function registerTuneCommand(program: Command): void {
     .action(async (benchmarkName: string, flags: TuneFlags) => {
       if (!(BENCHMARKS as readonly string[]).includes(benchmarkName)) throw new UsageError(`unknown benchmark '${benchmarkName}': allowed: ${BENCHMARKS.join(', ')}`);
       const benchmark = benchmarkName as Benchmark;
+      if (benchmark === 'sine' && flags.data) throw new UsageError('--data does not apply to sine; it applies to: omniglot, images');
       const text = await readFile(flags.space, 'utf8').catch((error: NodeJS.ErrnoException) => {
         throw new UsageError(`--space ${flags.space}: cannot read it (${error.code ?? error.message})`);
       });
@@ -100,7 +101,7 @@ export function registerTuneCommand(program: Command): void {
         dir: join(out, 'cells'),
         jobs: flags.jobs ?? availableParallelism(),
         log,
-        extraArgs: [...(flags.data ? ['--data', flags.data] : []), ...(flags.backend ? ['--backend', flags.backend] : [])],
+        extraArgs: () => [...(flags.data ? ['--data', flags.data] : []), ...(flags.backend ? ['--backend', flags.backend] : [])],
         describe: (r) => `validation ${metric.label} ${metric.format(Number((r.summary!.eval as Record<string, unknown>)[metric.key]))}`,
       });
       const rows = resultRows('tune', results);

@@ -106,6 +106,20 @@ function lastLine(text: string): string {
   return (lines[lines.length - 1] ?? '').replace(/^error: /, '');
 }
 
+/** Training processes still running: stopped with this process (SIGINT, SIGTERM), so none is left behind. */
+const children = new Set<ReturnType<typeof spawn>>();
+let stopHandlers = false;
+function stopChildrenOnSignals(): void {
+  if (stopHandlers) return;
+  stopHandlers = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const child of children) child.kill('SIGTERM');
+      process.exit(130);
+    });
+  }
+}
+
 /** Runs `reptile train` for the cell into `dir` (replacing whatever half-run is there). */
 async function trainCell(cell: Cell, dir: string, extraArgs: string[]): Promise<{ code: number | null; stderr: string }> {
   await mkdir(dir, { recursive: true });
@@ -116,6 +130,8 @@ async function trainCell(cell: Cell, dir: string, extraArgs: string[]): Promise<
   const child = spawn(process.execPath, [CLI, 'train', cell.benchmark, '--config', settingsFile, '--out', dir, '--force', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.on('close', () => children.delete(child));
   let stderr = '';
   child.stdout.pipe(log, { end: false });
   child.stderr.on('data', (chunk: Buffer) => {
@@ -135,8 +151,8 @@ export interface RunCellsOptions {
   dir: string;
   jobs: number;
   log: (line: string) => void;
-  /** Flags added to every `reptile train` (e.g. --data, --backend); not part of the cell's identity. */
-  extraArgs?: string[];
+  /** Flags added to a cell's `reptile train` (e.g. --data, --backend); not part of the cell's identity. */
+  extraArgs?: (cell: Cell) => string[];
   /** Describes a finished cell's result in its progress line. */
   describe?: (result: CellResult) => string;
 }
@@ -147,6 +163,7 @@ export interface RunCellsOptions {
  * in the directory named after the first of them, and share the result.
  */
 export async function runCells(cells: Cell[], options: RunCellsOptions): Promise<CellResult[]> {
+  stopChildrenOnSignals();
   const limit = pLimit(Math.max(1, options.jobs));
   const hashes = cells.map(cellHash);
   const unique = new Map<string, Cell>();
@@ -165,7 +182,7 @@ export async function runCells(cells: Cell[], options: RunCellsOptions): Promise
         const n = ++started;
         const start = performance.now();
         options.log(`[${n}/${total}] ${id}: training`);
-        const { code, stderr } = await trainCell(cell, dir, options.extraArgs ?? []);
+        const { code, stderr } = await trainCell(cell, dir, options.extraArgs?.(cell) ?? []);
         const seconds = ((performance.now() - start) / 1000).toFixed(0);
         if (code !== 0 && /diverged/.test(stderr)) await writeJsonAtomic(join(dir, DIVERGED_FILE), { message: lastLine(stderr) });
         const result = (await finishedResult(cell, id, dir, false)) ?? { cell, id, dir, status: 'failed' as const, reused: false, metrics: [], message: lastLine(stderr) || `exit code ${code}` };

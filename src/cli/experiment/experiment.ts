@@ -68,7 +68,7 @@ export async function runExperiment(experiment: Experiment, options: ExperimentO
   const start = performance.now();
   const loadBefore = loadavg()[0];
   const cells = experiment.cells(options);
-  const extraArgs = [...(options.data ? ['--data', options.data] : []), ...(options.backend ? ['--backend', options.backend] : [])];
+  const extraArgs = (cell: Cell) => [...(options.data && cell.benchmark !== 'sine' ? ['--data', options.data] : []), ...(options.backend ? ['--backend', options.backend] : [])];
   log(`experiment ${experiment.name}: ${new Set(cells.map((c) => JSON.stringify([c.benchmark, c.settings]))).size} runs, ${options.jobs} at a time, in ${options.out}/cells (finished runs are kept and skipped)`);
   const results = await runCells(cells, {
     dir: join(options.out, 'cells'),

@@ -12,6 +12,7 @@ export { logSoftmax, logSumExp } from './nn/ops.js';
 export * from './nn/optimizers.js';
 export * from './tasks/task.js';
 export { SineDistribution, type SineOptions, type SineTask } from './tasks/sine.js';
+export { TaskPool } from './tasks/task-pool.js';
 export * from './algorithms/inner-loop.js';
 export type { MetaLearner, MetaLearnerSetup } from './algorithms/meta-learner.js';
 export { Reptile, reptileMetaGradient, type ReptileOptions } from './algorithms/reptile.js';

@@ -15,6 +15,8 @@ import { registerDataCommand } from './data-command.js';
 import { registerEvalCommand } from './eval-command.js';
 import { dashboardOptions, registerServeCommands, withDashboard } from './serve-command.js';
 import { registerAdaptCommand } from './adapt-command.js';
+import { registerExperimentCommand } from './experiment-command.js';
+import { registerTuneCommand } from './tune-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -97,6 +99,8 @@ function program(): Command {
   registerEvalCommand(cli, { readRunConfig });
   registerServeCommands(cli);
   registerAdaptCommand(cli, { readRunConfig });
+  registerExperimentCommand(cli);
+  registerTuneCommand(cli);
   return cli;
 }
 

@@ -4,7 +4,6 @@
  * resumed run continues from with identical results, the model export, charts and summary.json.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { Rng } from '../core/rng.js';
 import { useBackend } from '../core/backend.js';
 import { disposeParams, type ParamSet } from '../core/params.js';
@@ -12,7 +11,7 @@ import type { MetaLearner } from '../algorithms/meta-learner.js';
 import { metaTrain } from '../train/meta-train.js';
 import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
-import { removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
+import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
 import { buildLearner, innerOptimizer } from './build.js';
 import { AdaptPool } from '../parallel/worker-pool.js';
@@ -91,24 +90,8 @@ async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, back
   return pool;
 }
 
-async function readMetrics(runDir: RunDir): Promise<Record<string, unknown>[]> {
-  let text = '';
-  try {
-    text = await readFile(runDir.file(RUN_FILES.metrics), 'utf8');
-  } catch {
-    return [];
-  }
-  const out: Record<string, unknown>[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line));
-    } catch {
-      // A line cut by a kill: everything after it is newer than any checkpoint anyway.
-      break;
-    }
-  }
-  return out;
+function readMetrics(runDir: RunDir): Promise<Record<string, unknown>[]> {
+  return readJsonLines(runDir.file(RUN_FILES.metrics));
 }
 
 export interface TrainJobOptions {

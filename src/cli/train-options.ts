@@ -54,6 +54,12 @@ export interface TrainConfig {
   evalInterval: number;
   evalIntervalSamples: number;
   checkpointInterval: number;
+  /** Sine: distinct meta-training tasks (a pool drawn once; 0: a fresh task every time). */
+  trainTasks?: number;
+  /** Classification: training classes available (the first n of the split; 0: all). */
+  trainClasses?: number;
+  /** Which tasks the evaluations use: test, or validation (what `reptile tune` selects on). */
+  evalSplit: 'test' | 'validation';
   model: (typeof MODELS)[number];
   data?: string;
   split?: 'reptile' | 'maml';
@@ -126,6 +132,9 @@ export const FLAGS: FlagSpec[] = [
   { key: 'evalInterval', flags: '--eval-interval <n>', description: 'evaluate every n meta-iterations (0: only at the end)', parse: integer(0), defaults: per(1000, 1000) },
   { key: 'evalIntervalSamples', flags: '--eval-interval-samples <n>', description: 'tasks per periodic evaluation (per split)', parse: integer(1), defaults: per(100, 50) },
   { key: 'checkpointInterval', flags: '--checkpoint-interval <n>', description: 'write a checkpoint every n meta-iterations (0: only at the end); --resume continues from it', parse: integer(0), defaults: per(1000, 500) },
+  { key: 'trainTasks', flags: '--train-tasks <n>', description: "distinct meta-training tasks: a pool drawn once from the run's seed (0: a fresh task every time)", parse: integer(0), defaults: per(0, undefined, undefined) },
+  { key: 'trainClasses', flags: '--train-classes <n>', description: 'training classes available to meta-training: the first n of the shuffled training split (0: all)', parse: integer(0), defaults: per(undefined, 0, 0) },
+  { key: 'evalSplit', flags: '--eval-split <name>', description: "tasks that evaluations use: test, or validation (sine: a separate stream of new tasks; classification: the validation classes, e.g. omniglot --split maml); reptile tune selects on validation", choices: ['test', 'validation'], defaults: same('test') },
   { key: 'model', flags: '--model <name>', description: 'the network', choices: MODELS, defaults: per('mlp', 'conv', 'conv-miniimagenet') },
   { key: 'init', flags: '--init <scheme>', description: 'initialiser: tensorflow (Glorot-uniform, zero bias; supervised-reptile) or pytorch (Kaiming-uniform; the sine demo)', choices: INIT_SCHEMES, defaults: per('pytorch', 'tensorflow') },
   { key: 'activation', flags: '--activation <fn>', description: 'hidden activation of the MLP', choices: ['tanh', 'relu'], defaults: per('tanh', 'relu') },

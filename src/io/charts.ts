@@ -29,6 +29,8 @@ export interface ChartPanel {
   yLabel: string;
   series: ChartSeries[];
   yLog?: boolean;
+  /** A log x axis (e.g. learning rates, task counts); points with x <= 0 are dropped. */
+  xLog?: boolean;
 }
 
 export interface ChartOptions {
@@ -70,15 +72,15 @@ function positiveInt(value: number | undefined, fallback: number, name: string):
   return Math.floor(value);
 }
 
-/** Finite (x, y) pairs only; with a log y axis also only y > 0. */
-function rowsOf(s: ChartSeries, series: number, yLog: boolean): Row[] {
+/** Finite (x, y) pairs only; on a log axis also only values > 0. */
+function rowsOf(s: ChartSeries, series: number, yLog: boolean, xLog = false): Row[] {
   const rows: Row[] = [];
   const n = Math.min(s.x.length, s.y.length);
   for (let i = 0; i < n; i++) {
     const x = s.x[i];
     const y = s.y[i];
     if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-    if (yLog && y <= 0) continue;
+    if ((yLog && y <= 0) || (xLog && x <= 0)) continue;
     rows.push({ x, y, label: s.label, series });
   }
   return rows;
@@ -108,13 +110,14 @@ function panelSpec(
   const dashedLabels = uniqueLabels(panel.series.filter((s) => groupOf(s) === 'dashed'));
 
   const rowsByGroup: Record<Group, Row[]> = { line: [], dashed: [], point: [] };
-  panel.series.forEach((s, i) => rowsByGroup[groupOf(s)].push(...rowsOf(s, i, yLog)));
+  const xLog = panel.xLog === true;
+  panel.series.forEach((s, i) => rowsByGroup[groupOf(s)].push(...rowsOf(s, i, yLog, xLog)));
 
   const groups: Group[] = (['line', 'dashed', 'point'] as const).filter((g) => rowsByGroup[g].length > 0);
   // A panel with no finite point still gets axes (over a placeholder domain), a title and a legend.
   const noData = groups.length === 0;
   if (noData) groups.push('line');
-  const xDomain = noData ? { domain: [0, 1] } : {};
+  const xDomain = noData ? { domain: xLog ? [1, 10] : [0, 1] } : {};
   const yDomain = noData ? { domain: yLog ? [1, 10] : [0, 1] } : {};
 
   const isPoint = `indexof(${listLiteral(pointLabels)}, datum.value) >= 0`;
@@ -127,7 +130,7 @@ function panelSpec(
           ? { type: 'point', filled: true, size: 36, opacity: 1 }
           : { type: 'line', strokeWidth: 2, ...(g === 'dashed' ? { strokeDash: DASH } : {}) },
       encoding: {
-        x: { field: 'x', type: 'quantitative', title: panel.xLabel, scale: { zero: false, ...xDomain } },
+        x: { field: 'x', type: 'quantitative', title: panel.xLabel, scale: xLog ? { type: 'log', ...xDomain } : { zero: false, ...xDomain } },
         y: {
           field: 'y',
           type: 'quantitative',

@@ -2,7 +2,7 @@
  * File writes that never leave a half-written file behind: write to a temporary name in the
  * same directory, then rename over the target (atomic on POSIX file systems).
  */
-import { appendFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
 let writes = 0;
@@ -39,4 +39,22 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
 /** Appends one JSON object as a line (metrics.jsonl): earlier lines are never rewritten. */
 export async function appendJsonLine(path: string, value: unknown): Promise<void> {
   await appendFile(path, JSON.stringify(value) + '\n');
+}
+
+/**
+ * The JSON objects of a JSON Lines file, up to the first line that does not parse (a line cut by
+ * a kill: everything after it is newer than any checkpoint anyway); none if the file is missing.
+ */
+export async function readJsonLines(path: string): Promise<Record<string, unknown>[]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      break;
+    }
+  }
+  return out;
 }

@@ -42,15 +42,26 @@ export function fewShotBenchmark(config: TrainConfig, name: string, model: Model
   const distribution = (name: string, classes: readonly ExampleClass[]) => new FewShotClassification(name, classes, inputShape, taskOptions);
   let train: FewShotClassification;
   let evalSets: Record<string, FewShotClassification>;
+  const validating = config.evalSplit === 'validation';
+  const hasValidation = Boolean(splits.validation && splits.validation.length > 0);
+  if (validating && !hasValidation) {
+    const hint = name === 'omniglot' ? '; use --split maml' : name === 'images' ? '; add a val/ folder' : '';
+    throw new UsageError(`--eval-split validation: ${name}'s split has no validation classes${hint}`);
+  }
+  const trainClasses = config.trainClasses ? splits.train.slice(0, config.trainClasses) : splits.train;
   try {
     // No training classes (a model evaluated on another data set's classes): train is never sampled.
-    train = distribution('train', splits.train.length > 0 ? splits.train : splits.test);
-    evalSets = { ...(splits.train.length > 0 ? { train } : {}), test: distribution('test', splits.test) };
-    if (splits.validation && splits.validation.length > 0) evalSets.validation = distribution('validation', splits.validation);
+    train = distribution('train', trainClasses.length > 0 ? trainClasses : splits.test);
+    const trainSet: Record<string, FewShotClassification> = trainClasses.length > 0 ? { train } : {};
+    // Evaluating on validation (tuning) leaves the test split untouched, also at periodic points.
+    evalSets = validating ? trainSet : { ...trainSet, test: distribution('test', splits.test) };
+    if (hasValidation) evalSets.validation = distribution('validation', splits.validation!);
   } catch (error) {
     const query = options.queryShots !== undefined ? ` --query-shots ${queryShots}` : '';
-    throw new UsageError(`--classes ${ways} --shots ${config.shots} --train-shots ${config.trainShots}${query}: ${(error as Error).message}`);
+    const classes = config.trainClasses ? ` --train-classes ${config.trainClasses}` : '';
+    throw new UsageError(`--classes ${ways} --shots ${config.shots} --train-shots ${config.trainShots}${query}${classes}: ${(error as Error).message}`);
   }
+  const finalSplit = validating ? 'validation' : 'test';
   const streams = runStreams(config.seed);
   const adaptation = { evalIters: config.evalIters, evalBatch: config.evalBatch, optimizer: innerOptimizer(config), transductive: Boolean(config.transductive) };
   const evaluate = (params: Parameters<typeof evaluateClassification>[3], tasks: FewShotClassification, state: number[], count: number) =>
@@ -73,15 +84,15 @@ export function fewShotBenchmark(config: TrainConfig, name: string, model: Model
       return metrics;
     },
     async evaluateFinal(params) {
-      const test = await evaluate(params, evalSets.test, streams.finalEval, config.evalSamples);
-      const result: Record<string, unknown> = { ...withQueries(test), split: 'test' };
-      if (evalSets.validation && options.finalValidation !== false) result.validation = withQueries(await evaluate(params, evalSets.validation, streams.finalEval, config.evalSamples));
+      const main = await evaluate(params, evalSets[finalSplit], streams.finalEval, config.evalSamples);
+      const result: Record<string, unknown> = { ...withQueries(main), split: finalSplit };
+      if (!validating && evalSets.validation && options.finalValidation !== false) result.validation = withQueries(await evaluate(params, evalSets.validation, streams.finalEval, config.evalSamples));
       return result;
     },
-    describePeriodic: (m) => `train ${pct(m.trainAccuracy)} test ${pct(m.testAccuracy)}`,
+    describePeriodic: (m) => `train ${pct(m.trainAccuracy)} ${finalSplit} ${pct(m[`${finalSplit}Accuracy`])}`,
     describeFinal(algorithm, e) {
       const r = e as unknown as ClassificationEval;
-      return `${algorithm}: ${r.ways}-way ${r.shots}-shot accuracy on ${r.tasks} test tasks ${pct(r.accuracy)} +- ${pct(r.ci95)}${r.transductive ? ' (transductive)' : ''}`;
+      return `${algorithm}: ${r.ways}-way ${r.shots}-shot accuracy on ${r.tasks} ${finalSplit} tasks ${pct(r.accuracy)} +- ${pct(r.ci95)}${r.transductive ? ' (transductive)' : ''}`;
     },
     compare(summary) {
       if (!summary.baseline) return undefined;

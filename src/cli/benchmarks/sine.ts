@@ -3,6 +3,7 @@ import { Rng } from '../../core/rng.js';
 import { mlp } from '../../nn/mlp.js';
 import { meanSquaredError } from '../../nn/losses.js';
 import { SineDistribution } from '../../tasks/sine.js';
+import { TaskPool } from '../../tasks/task-pool.js';
 import type { MetaLearner } from '../../algorithms/meta-learner.js';
 import { adaptAndTrace, evaluateRegression, type RegressionEval } from '../../eval/regression.js';
 import type { RunDir } from '../../io/run-dir.js';
@@ -20,6 +21,9 @@ export function sineBenchmark(config: TrainConfig): BenchmarkSetup {
   const model = mlp([1, ...config.hidden, 1], { activation: config.activation, init: config.init });
   const loss = meanSquaredError();
   const streams = runStreams(config.seed);
+  const trainTasks = config.trainTasks ? new TaskPool(tasks, config.trainTasks, streams.pool) : tasks;
+  // Validation tasks come from their own stream, so selecting on them never looks at test tasks.
+  const evalStream = config.evalSplit === 'validation' ? { interval: streams.validationEval, final: streams.validationEval } : { interval: streams.intervalEval, final: streams.finalEval };
   const adaptation = { evalIters: config.evalIters, evalBatch: config.evalBatch, optimizer: innerOptimizer(config) };
   const evaluate = (params: Parameters<typeof evaluateRegression>[3], state: number[], count: number) =>
     evaluateRegression(model, loss, tasks, params, (rng) => tasks.sampleEvalTask(rng), { ...adaptation, tasks: count }, Rng.fromState(state));
@@ -28,13 +32,13 @@ export function sineBenchmark(config: TrainConfig): BenchmarkSetup {
     name: 'sine',
     model,
     loss,
-    trainTasks: tasks,
+    trainTasks,
     async evaluatePeriodic(params) {
-      const r = await evaluate(params, streams.intervalEval, config.evalIntervalSamples);
+      const r = await evaluate(params, evalStream.interval, config.evalIntervalSamples);
       return { mseBefore: r.mseBefore, mseAfter: r.mseAfter, ci95: r.ci95, tasks: r.tasks };
     },
     async evaluateFinal(params) {
-      return { ...(await evaluate(params, streams.finalEval, config.evalSamples)) };
+      return { ...(await evaluate(params, evalStream.final, config.evalSamples)), split: config.evalSplit };
     },
     describePeriodic: (m) => `mse after ${config.evalIters} steps ${fmt(m.mseAfter)}`,
     describeFinal(algorithm, e) {

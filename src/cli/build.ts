@@ -2,6 +2,9 @@
 import type { ParamSet } from '../core/params.js';
 import { Reptile, type TaskAdapter } from '../algorithms/reptile.js';
 import { JointTraining } from '../algorithms/joint.js';
+import { JointClassification } from '../algorithms/joint-classification.js';
+import { FewShotClassification } from '../tasks/few-shot.js';
+import { GlobalLabelBatches } from '../tasks/global-label-batches.js';
 import { Fomaml } from '../algorithms/fomaml.js';
 import { Maml } from '../algorithms/maml.js';
 import { Scratch } from '../algorithms/scratch.js';
@@ -58,6 +61,15 @@ export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainC
     case 'scratch':
       return new Scratch(setup, initialParams, { batchSize: config.innerBatch });
     case 'joint':
+      // Classification: the paper's joint training over all training classes' global labels.
+      if (setup.layout instanceof FewShotClassification) {
+        return new JointClassification(setup, initialParams, {
+          stepsPerIteration: config.metaBatch * config.innerIters,
+          batchSize: config.innerBatch,
+          optimizer: innerOptimizer(config),
+          batches: new GlobalLabelBatches(setup.layout.classes, setup.layout.inputShape),
+        });
+      }
       return new JointTraining(setup, initialParams, {
         stepsPerIteration: config.metaBatch * config.innerIters,
         batchSize: config.innerBatch,

@@ -40,7 +40,8 @@ export class FewShotClassification implements TaskDistribution {
 
   constructor(
     readonly name: string,
-    private readonly classes: readonly ExampleClass[],
+    /** The split's classes (joint pre-training reads them with their global labels). */
+    readonly classes: readonly ExampleClass[],
     readonly inputShape: number[],
     options: FewShotOptions,
   ) {

@@ -33,15 +33,15 @@ export function createTaskRunner(recipe: AdaptRecipe): TaskRunner {
   const optimizer = optimizerFromConfig(recipe.optimizer.name, recipe.optimizer.config);
   return async (hostTheta, state, jobs) => {
     const theta = paramsFromHost(hostTheta);
+    // Every task starts from this state (adapt and adaptStacked leave their inputs alone).
+    const start = state ? stateFromHost(state) : optimizer.init(theta);
     const results: AdaptResultHost[] = [];
     let total = 0;
     try {
       const stackable = jobs.map((job) => ({ examples: job, batches: job.batches }));
       if (canStack(model, stackable)) {
         // All tasks of this thread's share at once (same start, same steps): one set of kernels.
-        const start = state ? stateFromHost(state) : undefined;
         const r = adaptStacked(model, loss, optimizer, recipe.layout, theta, start, stackable);
-        if (start) disposeOptimizerState(start);
         const [phi, endState, lossSum] = await Promise.all([paramsToHost(r.params), stateToHost(r.state), r.lossSum.data()]);
         disposeParams(r.params);
         disposeOptimizerState(r.state);
@@ -54,10 +54,8 @@ export function createTaskRunner(recipe: AdaptRecipe): TaskRunner {
       }
       for (const job of jobs) {
         const batches = job.batches.map((idx) => toBatch(recipe.layout, job, idx));
-        const start = state ? stateFromHost(state) : optimizer.init(theta);
         const r = adapt(model, loss, optimizer, theta, start, batches);
         batches.forEach(disposeBatch);
-        disposeOptimizerState(start);
         const [phi, endState, lossSum] = await Promise.all([paramsToHost(r.params), stateToHost(r.state), r.lossSum.data()]);
         disposeParams(r.params);
         disposeOptimizerState(r.state);
@@ -67,6 +65,7 @@ export function createTaskRunner(recipe: AdaptRecipe): TaskRunner {
       }
     } finally {
       disposeParams(theta);
+      disposeOptimizerState(start);
     }
     return { results, lossSum: total };
   };

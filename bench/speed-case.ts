@@ -24,6 +24,7 @@ import type { TaskDistribution } from '../src/tasks/task.js';
 import { Reptile } from '../src/algorithms/reptile.js';
 import { metaTrain } from '../src/train/meta-train.js';
 import { AdaptPool } from '../src/parallel/worker-pool.js';
+import { setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +35,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '5' },
     // 'false': the composed optimizer updates (the code before the fused kernels), for before/after.
     fused: { type: 'string', default: 'true' },
+    // 'false': the tfjs inner loop (stacked on the pool) instead of the fused MLP loop (native/fused-mlp.c).
+    'fused-mlp': { type: 'string', default: 'true' },
   },
 });
 const config = values.config!;
@@ -67,10 +70,12 @@ const model = sine
     : conv({ variant: 'omniglot', classes: 5, inputShape: [28, 28, 1], init: 'tensorflow' });
 const loss = sine ? meanSquaredError() : crossEntropy('sum');
 const fused = values.fused !== 'false';
+const fusedMlp = fused && values['fused-mlp'] !== 'false';
+setFusedInnerLoop(fusedMlp);
 const innerOptimizer = sine ? sgd({ learningRate: 0.02, fused }) : adam({ learningRate: 0.001, beta1: 0, fused });
 const metaBatch = sine ? 1 : 5;
 const pool = workers > 0
-  ? await AdaptPool.start(workers, { backend, model: model.spec, loss: lossSpec(loss)!, optimizer: { name: innerOptimizer.name, config: innerOptimizer.config }, layout: tasks })
+  ? await AdaptPool.start(workers, { backend, model: model.spec, loss: lossSpec(loss)!, optimizer: { name: innerOptimizer.name, config: innerOptimizer.config }, layout: tasks, fusedInnerLoop: fusedMlp })
   : undefined;
 const rng = Rng.fromSeed(0);
 const theta = model.init(rng.fork());
@@ -88,4 +93,4 @@ const cpu = process.cpuUsage(cpuStart);
 const cpuMs = (cpu.user + cpu.system) / 1000 / iters;
 reptile.dispose();
 await pool?.close();
-console.log(JSON.stringify({ config, backend, workers, fused, metaIters: iters, msPerMetaIter: ms, cpuMsPerMetaIter: cpuMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ config, backend, workers, fused, fusedMlp, metaIters: iters, msPerMetaIter: ms, cpuMsPerMetaIter: cpuMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));

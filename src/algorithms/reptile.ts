@@ -11,15 +11,17 @@
  * adapted weights; the sign here is the one that moves theta towards them.
  */
 import { tf } from '../core/tf.js';
-import { cloneParams, disposeParams, interpolate, meanParams, paramsFromHost, paramsToHost, subtract, type HostParams, type ParamSet } from '../core/params.js';
+import { cloneParams, disposeParams, interpolate, meanParams, paramsFromHost, subtract, type HostParams, type ParamSet } from '../core/params.js';
+import { hostInterpolate, hostMean, hostSubtract } from '../core/host-params.js';
 import type { Rng } from '../core/rng.js';
 import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
 import type { Examples } from '../tasks/task.js';
 import { adapt, disposeBatch, toBatch } from './inner-loop.js';
+import { fusedInnerLoopFor } from './fused-inner-loop.js';
+import { ParamStore, StateStore } from './param-store.js';
 import { minibatchIndices } from '../tasks/task.js';
 import type { MetaLearner, MetaLearnerSetup } from './meta-learner.js';
 import type { AdaptBatchResult, AdaptJob, HostOptimizerState } from '../parallel/protocol.js';
-import { stateFromHost, stateToHost } from '../parallel/host-state.js';
 
 /** Runs the inner loop of many tasks elsewhere (src/parallel/worker-pool.ts AdaptPool). */
 export interface TaskAdapter {
@@ -55,10 +57,10 @@ export function reptileMetaGradient(theta: ParamSet, adapted: readonly ParamSet[
   return g;
 }
 
-/** The element-wise mean of optimizer states that took the same number of steps. */
-function meanOptimizerState(states: readonly OptimizerState[]): OptimizerState {
-  const slots: OptimizerState['slots'] = {};
-  for (const name of Object.keys(states[0].slots)) slots[name] = meanParams(states.map((s) => s.slots[name]));
+/** The element-wise mean of host optimizer states that took the same number of steps. */
+function hostMeanState(states: readonly HostOptimizerState[]): HostOptimizerState {
+  const slots: HostOptimizerState['slots'] = {};
+  for (const name of Object.keys(states[0].slots)) slots[name] = hostMean(states.map((s) => s.slots[name]));
   return { step: states[0].step, slots };
 }
 
@@ -67,8 +69,9 @@ export class Reptile implements MetaLearner {
   readonly model;
   readonly loss;
   readonly tasksPerIteration: number;
-  private theta: ParamSet;
-  private innerState: OptimizerState | undefined;
+  /** theta: tensors, or host arrays when the inner loop runs on the host (fused loop, workers). */
+  private readonly theta: ParamStore;
+  private readonly innerState = new StateStore();
   private metaState: OptimizerState | undefined;
 
   constructor(
@@ -82,35 +85,56 @@ export class Reptile implements MetaLearner {
     this.model = setup.model;
     this.loss = setup.loss;
     this.tasksPerIteration = options.metaBatch;
-    this.theta = cloneParams(initialParams);
-    this.metaState = options.metaOptimizer?.init(this.theta);
+    this.theta = new ParamStore(cloneParams(initialParams));
+    this.metaState = options.metaOptimizer?.init(this.theta.device);
   }
 
   get params(): ParamSet {
-    return this.theta;
+    return this.theta.device;
   }
 
   setParams(params: ParamSet): void {
-    disposeParams(this.theta);
-    this.theta = params;
+    this.theta.setDevice(params);
   }
 
-  /** Adapts theta to one task: k inner steps. Returns phi and the summed inner loss. */
+  private checkTaskCount(tasks: readonly Examples[]): void {
+    if (tasks.length !== this.tasksPerIteration) throw new Error(`reptile expects ${this.tasksPerIteration} tasks per meta-iteration, got ${tasks.length}`);
+  }
+
+  /** Adapts theta to one task with the tfjs inner loop: k inner steps. Returns phi and the summed inner loss. */
   protected adaptToTask(task: Examples, rng: Rng): { phi: ParamSet; lossSum: tf.Scalar } {
     const { innerIters, innerBatch, innerOptimizer, persistInnerState = true } = this.options;
+    const theta = this.theta.device;
     const batches = minibatchIndices(task.count, innerBatch, innerIters, rng).map((idx) => toBatch(this.setup.layout, task, idx));
-    const start = persistInnerState && this.innerState ? this.innerState : innerOptimizer.init(this.theta);
-    const result = adapt(this.model, this.loss, innerOptimizer, this.theta, start, batches);
+    const persisted = persistInnerState ? this.innerState.device : undefined;
+    const start = persisted ?? innerOptimizer.init(theta);
+    const result = adapt(this.model, this.loss, innerOptimizer, theta, start, batches);
     batches.forEach(disposeBatch);
-    disposeOptimizerState(start);
-    this.innerState = persistInnerState ? result.state : undefined;
-    if (!persistInnerState) disposeOptimizerState(result.state);
+    if (persistInnerState) this.innerState.setDevice(result.state); // disposes `persisted`
+    else disposeOptimizerState(result.state);
+    if (!persisted) disposeOptimizerState(start);
     return { phi: result.params, lossSum: result.lossSum };
   }
 
   metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): tf.Scalar {
     if (this.options.adapter) throw new Error('this Reptile adapts tasks in worker threads: call metaStepAsync');
-    if (tasks.length !== this.tasksPerIteration) throw new Error(`reptile expects ${this.tasksPerIteration} tasks per meta-iteration, got ${tasks.length}`);
+    this.checkTaskCount(tasks);
+    const { innerIters, innerBatch, innerOptimizer, persistInnerState = true } = this.options;
+    const fused = fusedInnerLoopFor(this.model, this.loss, innerOptimizer, this.setup.layout);
+    if (fused) {
+      // The fused MLP loop on the host: theta and the inner state never become tensors.
+      const phis: HostParams[] = [];
+      let lossSum = 0;
+      for (const task of tasks) {
+        const batches = minibatchIndices(task.count, innerBatch, innerIters, rng);
+        const r = fused.adapt(this.theta.host, persistInnerState ? this.innerState.host : undefined, { ...task, batches });
+        if (persistInnerState) this.innerState.setHost(r.state);
+        phis.push(r.phi);
+        lossSum += r.lossSum;
+      }
+      this.hostOuterUpdate(phis, metaStepSize);
+      return tf.scalar(lossSum / (tasks.length * innerIters));
+    }
     const adapted: ParamSet[] = [];
     const losses: tf.Scalar[] = [];
     for (const task of tasks) {
@@ -120,7 +144,7 @@ export class Reptile implements MetaLearner {
     }
     this.setParams(this.outerUpdate(adapted, metaStepSize));
     adapted.forEach(disposeParams);
-    const meanLoss = tf.tidy(() => tf.div(tf.addN(losses), tasks.length * this.options.innerIters)) as tf.Scalar;
+    const meanLoss = tf.tidy(() => tf.div(tf.addN(losses), tasks.length * innerIters)) as tf.Scalar;
     losses.forEach((l) => l.dispose());
     return meanLoss;
   }
@@ -129,48 +153,54 @@ export class Reptile implements MetaLearner {
   async metaStepAsync(tasks: readonly Examples[], metaStepSize: number, rng: Rng): Promise<tf.Scalar> {
     const { adapter, innerIters, innerBatch, persistInnerState = true } = this.options;
     if (!adapter) return this.metaStep(tasks, metaStepSize, rng);
-    if (tasks.length !== this.tasksPerIteration) throw new Error(`reptile expects ${this.tasksPerIteration} tasks per meta-iteration, got ${tasks.length}`);
+    this.checkTaskCount(tasks);
     // Minibatch orders are drawn here, in task order, so they do not depend on the workers.
     const jobs = tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
-    const start = persistInnerState && this.innerState ? await stateToHost(this.innerState) : undefined;
-    const { results, lossSum } = await adapter.adapt(await paramsToHost(this.theta), start, jobs);
-    const adapted = results.map((r) => paramsFromHost(r.phi));
-    this.setParams(this.outerUpdate(adapted, metaStepSize));
-    adapted.forEach(disposeParams);
-    if (persistInnerState) {
-      const ends = results.map((r) => stateFromHost(r.state));
-      disposeOptimizerState(this.innerState);
-      this.innerState = meanOptimizerState(ends);
-      ends.forEach(disposeOptimizerState);
-    }
+    const start = persistInnerState ? this.innerState.host : undefined;
+    const { results, lossSum } = await adapter.adapt(this.theta.host, start, jobs);
+    this.hostOuterUpdate(results.map((r) => r.phi), metaStepSize);
+    if (persistInnerState) this.innerState.setHost(hostMeanState(results.map((r) => r.state)));
     return tf.scalar(lossSum / (tasks.length * innerIters));
   }
 
+  /** The outer update from adapted parameters on the host: the same bits as `outerUpdate` (core/host-params.ts). */
+  private hostOuterUpdate(phis: readonly HostParams[], metaStepSize: number): void {
+    const mean = hostMean(phis);
+    if (!this.options.metaOptimizer) {
+      this.theta.setHost(hostInterpolate(this.theta.host, mean, metaStepSize));
+      return;
+    }
+    const g = paramsFromHost(hostSubtract(this.theta.host, mean));
+    this.theta.setDevice(this.metaOptimizerStep(g, metaStepSize));
+    disposeParams(g);
+  }
+
   private outerUpdate(adapted: readonly ParamSet[], metaStepSize: number): ParamSet {
-    const { metaOptimizer } = this.options;
-    if (!metaOptimizer) {
+    if (!this.options.metaOptimizer) {
       const mean = meanParams(adapted);
-      const next = interpolate(this.theta, mean, metaStepSize);
+      const next = interpolate(this.theta.device, mean, metaStepSize);
       disposeParams(mean);
       return next;
     }
-    const g = reptileMetaGradient(this.theta, adapted);
-    const next = metaOptimizer.step(this.theta, g, this.metaState!, metaStepSize);
+    const g = reptileMetaGradient(this.theta.device, adapted);
+    const next = this.metaOptimizerStep(g, metaStepSize);
     disposeParams(g);
+    return next;
+  }
+
+  private metaOptimizerStep(g: ParamSet, metaStepSize: number): ParamSet {
+    const next = this.options.metaOptimizer!.step(this.theta.device, g, this.metaState!, metaStepSize);
     disposeOptimizerState(this.metaState);
     this.metaState = next.state;
     return next.params;
   }
 
   optimizerStates(): Record<string, OptimizerState | undefined> {
-    return { inner: this.innerState, meta: this.metaState };
+    return { inner: this.innerState.device, meta: this.metaState };
   }
 
   restoreOptimizerStates(states: Record<string, OptimizerState | undefined>): void {
-    if ('inner' in states) {
-      disposeOptimizerState(this.innerState);
-      this.innerState = states.inner;
-    }
+    if ('inner' in states) this.innerState.setDevice(states.inner);
     if ('meta' in states && this.options.metaOptimizer) {
       disposeOptimizerState(this.metaState);
       this.metaState = states.meta;
@@ -178,10 +208,9 @@ export class Reptile implements MetaLearner {
   }
 
   dispose(): void {
-    disposeParams(this.theta);
-    disposeOptimizerState(this.innerState);
+    this.theta.dispose();
+    this.innerState.dispose();
     disposeOptimizerState(this.metaState);
-    this.innerState = undefined;
     this.metaState = undefined;
   }
 }

@@ -16,6 +16,7 @@ import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoin
 import { buildLearner, innerOptimizer } from './build.js';
 import { AdaptPool } from '../parallel/worker-pool.js';
 import { lossSpec } from '../nn/losses.js';
+import { fusedInnerLoopFor, setFusedInnerLoop } from '../algorithms/fused-inner-loop.js';
 import { runStreams } from './streams.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
@@ -85,9 +86,19 @@ async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, back
     loss,
     optimizer: { name: optimizer.name, config: optimizer.config },
     layout: benchmark.trainTasks,
+    fusedInnerLoop: config.innerLoop === 'fused',
   });
   log(`adapting the ${config.metaBatch} tasks of each meta-iteration in ${pool.size} worker threads`);
   return pool;
+}
+
+/**
+ * What runs the inner loops, recorded in config.json: the fused MLP kernel (Reptile's training,
+ * and every algorithm's evaluation) or TensorFlow.js.
+ */
+function innerLoopUsed(config: TrainConfig, benchmark: BenchmarkSetup): { training: string; evaluation: string } {
+  const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, innerOptimizer(config), benchmark.trainTasks) ? 'fused-mlp' : 'tfjs';
+  return { training: config.algorithm === 'reptile' ? fused : 'tfjs', evaluation: fused };
 }
 
 function readMetrics(runDir: RunDir): Promise<Record<string, unknown>[]> {
@@ -103,6 +114,7 @@ export interface TrainJobOptions {
 export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log }: TrainJobOptions): Promise<TrainSummary> {
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
+  setFusedInnerLoop(config.innerLoop === 'fused');
   let runDir: RunDir;
   let checkpoint: Checkpoint | undefined;
   if (resume) {
@@ -115,7 +127,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
     });
   } else {
     runDir = await RunDir.create(config.out, { force: config.force });
-    await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, modelSpec: benchmark.model.spec, ...runMetadata() });
+    await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: innerLoopUsed(config, benchmark), modelSpec: benchmark.model.spec, ...runMetadata() });
   }
   const state: JobState = (checkpoint?.extra as unknown as JobState | undefined) ?? { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 };
   const algorithms: TrainConfig['algorithm'][] = [config.algorithm, ...(config.baseline !== 'none' && config.baseline !== config.algorithm ? [config.baseline] : [])];

@@ -79,11 +79,17 @@ export function paramsFromList(names: readonly string[], list: readonly tf.Tenso
 export async function paramsToHost(params: ParamSet): Promise<HostParams> {
   const names = Object.keys(params);
   const values = await Promise.all(names.map(async (n) => (await params[n].data()) as Float32Array));
-  return { names, shapes: names.map((n) => params[n].shape.slice()), values: values.map((v) => Float32Array.from(v)) };
+  return { names, shapes: names.map((n) => params[n].shape.slice()), values: values.map((v) => v.slice()) };
 }
 
 export function paramsFromHost(host: HostParams): ParamSet {
   const out: Record<string, tf.Tensor> = {};
   host.names.forEach((n, i) => (out[n] = tf.tensor(host.values[i], host.shapes[i], 'float32')));
   return out;
+}
+
+/** Reads a parameter set to the host synchronously (once per task or evaluation, never per step). */
+export function paramsToHostSync(params: ParamSet): HostParams {
+  const names = Object.keys(params);
+  return { names, shapes: names.map((n) => params[n].shape.slice()), values: names.map((n) => (params[n].dataSync() as Float32Array).slice()) };
 }

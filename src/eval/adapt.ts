@@ -3,7 +3,8 @@
  * optimizer, `evalIters` steps on minibatches of `evalBatch` drawn from the support set
  * (shuffled, consecutive, reshuffled when exhausted). The meta-parameters are never changed.
  */
-import { disposeParams, type ParamSet } from '../core/params.js';
+import { disposeParams, paramsToHostSync, type ParamSet } from '../core/params.js';
+import { adaptFused, fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
@@ -33,9 +34,16 @@ export function adaptToSupport(
   rng: Rng,
   onStep?: (step: number, params: ParamSet) => void,
 ): ParamSet {
+  const batches = minibatchIndices(support.count, options.evalBatch, options.evalIters, rng);
+  const fused = onStep || options.evalIters === 0 ? undefined : fusedInnerLoopFor(model, loss, options.optimizer, layout);
+  if (fused) {
+    const result = adaptFused(fused, paramsToHostSync(metaParams), undefined, support, batches);
+    disposeOptimizerState(result.state);
+    result.lossSum.dispose();
+    return result.params;
+  }
   let params = metaParams;
   let state = options.optimizer.init(metaParams);
-  const batches = minibatchIndices(support.count, options.evalBatch, options.evalIters, rng);
   onStep?.(0, params);
   for (let step = 0; step < options.evalIters; step++) {
     const batch = toBatch(layout, support, batches[step]);

@@ -16,6 +16,14 @@ export interface MlpOptions {
   init?: InitScheme;
 }
 
+/** The models this factory made: only they are known to compute exactly what their spec says. */
+const madeHere = new WeakSet<Model>();
+
+/** Whether `model` is an MLP made by `mlp` (so kernels may compute it from its spec alone). */
+export function isLibraryMlp(model: Model): boolean {
+  return madeHere.has(model);
+}
+
 export function mlp(sizes: readonly number[], options: MlpOptions = {}): Model {
   if (sizes.length < 2 || sizes.some((s) => !Number.isInteger(s) || s < 1)) {
     throw new RangeError(`mlp sizes must be at least two positive integers, got [${sizes.join(', ')}]`);
@@ -25,7 +33,7 @@ export function mlp(sizes: readonly number[], options: MlpOptions = {}): Model {
   // ops.tanh, not tf.tanh: second-order methods differentiate through it (see ops.ts).
   const activate = spec.activation === 'tanh' ? tanh : tf.relu;
 
-  return {
+  const model: Model = {
     spec,
     inputShape: [sizes[0]],
     outputSize: sizes[layers],
@@ -62,4 +70,6 @@ export function mlp(sizes: readonly number[], options: MlpOptions = {}): Model {
       });
     },
   };
+  madeHere.add(model);
+  return model;
 }

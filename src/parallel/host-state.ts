@@ -1,11 +1,18 @@
 /** Optimizer states and parameter sets to and from the host, for the adaptation workers. */
-import { paramsFromHost, paramsToHost, type HostParams } from '../core/params.js';
+import { paramsFromHost, paramsToHost, paramsToHostSync, type HostParams } from '../core/params.js';
 import type { OptimizerState } from '../nn/optimizers.js';
 import type { HostOptimizerState } from './protocol.js';
 
 export async function stateToHost(state: OptimizerState): Promise<HostOptimizerState> {
   const slots: Record<string, HostParams> = {};
   for (const [name, params] of Object.entries(state.slots)) slots[name] = await paramsToHost(params);
+  return { step: state.step, slots };
+}
+
+/** The same, synchronously (once per task or meta-iteration, never per step). */
+export function stateToHostSync(state: OptimizerState): HostOptimizerState {
+  const slots: Record<string, HostParams> = {};
+  for (const [name, params] of Object.entries(state.slots)) slots[name] = paramsToHostSync(params);
   return { step: state.step, slots };
 }
 

@@ -14,6 +14,8 @@ export interface AdaptRecipe {
   loss: LossSpec;
   optimizer: { name: string; config: Readonly<Record<string, number | string | boolean>> };
   layout: Pick<ExampleLayoutSource, 'inputShape' | 'targetShape' | 'kind'>;
+  /** false: never the fused MLP inner loop, always the tfjs one (default: fused where it applies). */
+  fusedInnerLoop?: boolean;
 }
 
 /** An optimizer state on the host: the step count and each slot's values per parameter. */

@@ -9,6 +9,7 @@ import { lossFromSpec } from '../nn/losses.js';
 import { disposeOptimizerState, optimizerFromConfig } from '../nn/optimizers.js';
 import { adapt, disposeBatch, toBatch } from '../algorithms/inner-loop.js';
 import { adaptStacked, canStack } from '../algorithms/stacked-inner-loop.js';
+import { fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
 import { stateFromHost, stateToHost } from './host-state.js';
 import type { AdaptBatchResult, AdaptJob, AdaptRecipe, AdaptResultHost, HostOptimizerState } from './protocol.js';
 
@@ -31,7 +32,18 @@ export function createTaskRunner(recipe: AdaptRecipe): TaskRunner {
   const model = buildModel(recipe.model);
   const loss = lossFromSpec(recipe.loss);
   const optimizer = optimizerFromConfig(recipe.optimizer.name, recipe.optimizer.config);
+  const fused = recipe.fusedInnerLoop === false ? undefined : fusedInnerLoopFor(model, loss, optimizer, recipe.layout);
   return async (hostTheta, state, jobs) => {
+    if (fused) {
+      // The fused MLP loop works on host arrays: no tensors at all.
+      let total = 0;
+      const results = jobs.map((job) => {
+        const r = fused.adapt(hostTheta, state, job);
+        total += r.lossSum;
+        return { phi: r.phi, state: r.state };
+      });
+      return { results, lossSum: total };
+    }
     const theta = paramsFromHost(hostTheta);
     // Every task starts from this state (adapt and adaptStacked leave their inputs alone).
     const start = state ? stateFromHost(state) : optimizer.init(theta);

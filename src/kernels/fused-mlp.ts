@@ -1,0 +1,182 @@
+/**
+ * The fused MLP inner loop (native/fused-mlp.c, built to WebAssembly SIMD by
+ * scripts/build-wasm.sh): all k optimizer steps of one task in one call, on host arrays.
+ *
+ * It covers the article's models and settings: an MLP (ReLU or tanh) with cross-entropy on
+ * integer labels or squared error, mean or sum over the minibatch, and SGD, momentum SGD or
+ * TF1-form Adam. `FusedMlp.create` returns undefined for anything else, and callers keep the
+ * TensorFlow.js path. No gradient tape sees it: first-order inner loops only (Reptile, evaluation).
+ *
+ * Each instance owns a WebAssembly instance and its memory (one per thread); the compiled module
+ * is shared. Results agree with the tfjs path to float32 rounding, not bitwise (a different order
+ * of additions), and are bitwise the same on every thread and backend.
+ */
+import type { HostParams } from '../core/params.js';
+import type { ModelSpec } from '../nn/model.js';
+import type { LossSpec } from '../nn/losses.js';
+import { Arena, fusedInstance, type FusedExports } from './fused-wasm.js';
+
+const ACTIVATIONS = { relu: 0, tanh: 1 } as const;
+const LOSSES: Record<string, number> = { 'cross-entropy/mean': 0, 'cross-entropy/sum': 1, 'mse/mean': 2, 'mse/sum': 3 };
+const MAX_LAYERS = 63;
+
+export interface FusedOptimizerConfig {
+  name: string;
+  config: Readonly<Record<string, number | string | boolean>>;
+}
+
+/** The optimizer state on the host, as the adaptation workers exchange it. */
+export interface FusedState {
+  step: number;
+  slots: Record<string, HostParams>;
+}
+
+/** One task: its examples and each step's minibatch (example indices, all the same size). */
+export interface FusedJob {
+  count: number;
+  x: Float32Array;
+  y: Float32Array | Int32Array;
+  batches: readonly (readonly number[])[];
+}
+
+export interface FusedResult {
+  phi: HostParams;
+  state: FusedState;
+  /** Sum over steps of the minibatch losses. */
+  lossSum: number;
+}
+
+/** Whether the fused loop covers this model, loss and optimizer. */
+export function fusedMlpSupports(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number): boolean {
+  if (model.kind !== 'mlp' || !loss || !(`${loss.name}/${loss.reduction}` in LOSSES)) return false;
+  if (model.sizes.length - 1 > MAX_LAYERS || !(model.activation in ACTIVATIONS)) return false;
+  const outputs = model.sizes[model.sizes.length - 1];
+  if (loss.name === 'cross-entropy' ? targetSize !== 1 : targetSize !== outputs) return false;
+  return optimizer.name === 'adam' || optimizer.name === 'sgd';
+}
+
+export class FusedMlp {
+  private readonly exports: FusedExports;
+  private readonly arena: Arena;
+  private readonly names: string[];
+  private readonly shapes: number[][];
+  private readonly sizes: number[];
+  private readonly paramCount: number;
+  private readonly activation: keyof typeof ACTIVATIONS;
+
+  private constructor(
+    exports: FusedExports,
+    spec: Extract<ModelSpec, { kind: 'mlp' }>,
+    private readonly loss: LossSpec,
+    private readonly optimizer: FusedOptimizerConfig,
+  ) {
+    this.exports = exports;
+    this.arena = new Arena(this.exports);
+    this.sizes = spec.sizes.slice();
+    this.activation = spec.activation;
+    this.names = [];
+    this.shapes = [];
+    for (let l = 0; l + 1 < this.sizes.length; l++) {
+      this.names.push(`dense${l}/kernel`, `dense${l}/bias`);
+      this.shapes.push([this.sizes[l], this.sizes[l + 1]], [this.sizes[l + 1]]);
+    }
+    this.paramCount = this.shapes.reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
+  }
+
+  /** A fused loop for this setting, or undefined when it is not covered (use the tfjs path). */
+  static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number): FusedMlp | undefined {
+    if (model.kind !== 'mlp' || !fusedMlpSupports(model, loss, optimizer, targetSize)) return undefined;
+    const exports = fusedInstance();
+    return exports ? new FusedMlp(exports, model, loss!, optimizer) : undefined;
+  }
+
+  private slotNames(): string[] {
+    if (this.optimizer.name === 'adam') return ['m', 'v'];
+    return ((this.optimizer.config.momentum as number | undefined) ?? 0) > 0 ? ['velocity'] : [];
+  }
+
+  /** Learning rate (SGD) or step size (Adam) of each step, as src/nn/optimizers.ts computes it. */
+  private rates(firstStep: number, steps: number): Float32Array {
+    const c = this.optimizer.config;
+    const lr = c.learningRate as number;
+    const out = new Float32Array(steps);
+    for (let s = 0; s < steps; s++) {
+      if (this.optimizer.name !== 'adam') out[s] = lr;
+      else {
+        const t = firstStep + s + 1;
+        out[s] = (lr * Math.sqrt(1 - (c.beta2 as number) ** t)) / (1 - (c.beta1 as number) ** t);
+      }
+    }
+    return out;
+  }
+
+  /** Copies a host parameter set into `target` in the kernel's layout (W0, b0, W1, b1, ...). */
+  private pack(host: HostParams, target: Float32Array, what: string): void {
+    let offset = 0;
+    this.names.forEach((name, i) => {
+      const at = host.names.indexOf(name);
+      const size = this.shapes[i].reduce((a, b) => a * b, 1);
+      if (at < 0 || host.values[at].length !== size) throw new Error(`fused MLP: ${what} has no ${name} of ${size} values`);
+      target.set(host.values[at], offset);
+      offset += size;
+    });
+  }
+
+  private unpack(source: Float32Array): HostParams {
+    let offset = 0;
+    const values = this.shapes.map((shape) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const v = source.slice(offset, offset + size);
+      offset += size;
+      return v;
+    });
+    return { names: this.names.slice(), shapes: this.shapes.map((s) => s.slice()), values };
+  }
+
+  /** Adapts `theta` to one task from `state` (a fresh state when undefined). Inputs are not changed. */
+  adapt(theta: HostParams, state: FusedState | undefined, job: FusedJob): FusedResult {
+    const steps = job.batches.length;
+    const batch = steps > 0 ? job.batches[0].length : 0;
+    if (job.batches.some((b) => b.length !== batch)) throw new Error('fused MLP: every minibatch of a task must have the same size');
+    const layers = this.sizes.length - 1;
+    const P = this.paramCount;
+    const slots = this.slotNames();
+    const arena = this.arena;
+    arena.reset();
+    const sizesAt = arena.alloc(4 * (layers + 1));
+    const ratesAt = arena.alloc(4 * Math.max(steps, 1));
+    const paramsAt = arena.alloc(4 * P);
+    const slotAt = slots.map(() => arena.alloc(4 * P));
+    const xAt = arena.alloc(4 * job.x.length);
+    const yAt = arena.alloc(4 * job.y.length);
+    const rowsAt = arena.alloc(4 * Math.max(steps * batch, 1));
+    arena.i32(sizesAt, layers + 1).set(this.sizes); // work_floats reads the sizes
+    const workAt = arena.alloc(4 * this.exports.work_floats(layers, sizesAt, batch));
+
+    arena.f32(ratesAt, steps).set(this.rates(state?.step ?? 0, steps));
+    this.pack(theta, arena.f32(paramsAt, P), 'theta');
+    slots.forEach((name, i) => {
+      const view = arena.f32(slotAt[i], P);
+      if (state) this.pack(state.slots[name] ?? { names: [], shapes: [], values: [] }, view, `optimizer slot ${name}`);
+      else view.fill(0);
+    });
+    arena.f32(xAt, job.x.length).set(job.x);
+    if (job.y instanceof Int32Array) arena.i32(yAt, job.y.length).set(job.y);
+    else arena.f32(yAt, job.y.length).set(job.y);
+    const rows = arena.i32(rowsAt, steps * batch);
+    job.batches.forEach((b, s) => rows.set(b, s * batch));
+
+    const c = this.optimizer.config;
+    const kind = this.optimizer.name === 'adam' ? 2 : slots.length > 0 ? 1 : 0;
+    const classification = this.loss.name === 'cross-entropy';
+    const lossSum = this.exports.mlp_adapt(
+      layers, sizesAt, ACTIVATIONS[this.activation],
+      LOSSES[`${this.loss.name}/${this.loss.reduction}`], kind, ratesAt,
+      (c.momentum as number | undefined) ?? 0, (c.beta1 as number | undefined) ?? 0, (c.beta2 as number | undefined) ?? 0, (c.epsilon as number | undefined) ?? 0,
+      paramsAt, slotAt[0] ?? 0, slotAt[1] ?? 0, xAt, classification ? 0 : yAt, classification ? yAt : 0, rowsAt, steps, batch, workAt,
+    );
+    const endSlots: Record<string, HostParams> = {};
+    slots.forEach((name, i) => (endSlots[name] = this.unpack(arena.f32(slotAt[i], P))));
+    return { phi: this.unpack(arena.f32(paramsAt, P)), state: { step: (state?.step ?? 0) + steps, slots: endSlots }, lossSum };
+  }
+}

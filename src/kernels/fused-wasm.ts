@@ -1,0 +1,78 @@
+/**
+ * The WebAssembly module built from native/fused-mlp.c (scripts/build-wasm.sh): loading it in
+ * Node and in browsers, and a bump allocator over an instance's memory.
+ */
+import { FUSED_MLP_WASM_BASE64 } from './fused-mlp-wasm.js';
+
+export interface FusedExports {
+  memory: WebAssembly.Memory;
+  __heap_base: WebAssembly.Global;
+  mlp_adapt: (...args: number[]) => number;
+  work_floats: (layers: number, sizes: number, batch: number) => number;
+  add_into: (acc: number, x: number, n: number) => void;
+  divide_by: (acc: number, d: number, n: number) => void;
+  interpolate: (out: number, a: number, b: number, t: number, n: number) => void;
+}
+
+let compiled: WebAssembly.Module | undefined;
+let compileFailed = false;
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  if (typeof Buffer !== 'undefined') return Uint8Array.from(Buffer.from(text, 'base64'));
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * The compiled module, compiled synchronously on first use. Where synchronous compilation of a
+ * module this size is refused (a browser's main thread), this returns undefined at first, starts
+ * an asynchronous compilation, and returns the module once that is done.
+ */
+export function fusedModule(): WebAssembly.Module | undefined {
+  if (compiled || compileFailed) return compiled;
+  const bytes = decodeBase64(FUSED_MLP_WASM_BASE64);
+  try {
+    compiled = new WebAssembly.Module(bytes);
+  } catch {
+    compileFailed = true;
+    WebAssembly.compile(bytes).then(
+      (m) => ((compiled = m), (compileFailed = false)),
+      () => undefined,
+    );
+  }
+  return compiled;
+}
+
+/** A byte region of the instance's memory: offsets are bytes, 16-aligned. */
+export class Arena {
+  private top: number;
+  constructor(private readonly exports: FusedExports) {
+    this.top = exports.__heap_base.value as number;
+  }
+  reset(): void {
+    this.top = this.exports.__heap_base.value as number;
+  }
+  alloc(bytes: number): number {
+    const at = (this.top + 15) & ~15;
+    this.top = at + bytes;
+    const memory = this.exports.memory;
+    const missing = this.top - memory.buffer.byteLength;
+    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+    return at;
+  }
+  f32(at: number, length: number): Float32Array {
+    return new Float32Array(this.exports.memory.buffer, at, length);
+  }
+  i32(at: number, length: number): Int32Array {
+    return new Int32Array(this.exports.memory.buffer, at, length);
+  }
+}
+
+
+/** A new instance (its own memory), or undefined while the module is not compiled. */
+export function fusedInstance(): FusedExports | undefined {
+  const module = fusedModule();
+  return module ? (new WebAssembly.Instance(module, {}).exports as unknown as FusedExports) : undefined;
+}

@@ -1,0 +1,97 @@
+/**
+ * Where the fused MLP inner loop plugs in (src/algorithms/fused-inner-loop.ts): Reptile's serial
+ * loop with persistent inner Adam, and test-time adaptation, give the same numbers with the fused
+ * loop as with the TensorFlow.js loop (to float32 rounding over several meta-iterations), and
+ * leak no tensors; a model that is not the library's MLP never takes the fused path.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { useBackend } from '../src/core/backend.js';
+import { tf } from '../src/core/tf.js';
+import { Rng } from '../src/core/rng.js';
+import { disposeParams, paramsToHost, type ParamSet } from '../src/core/params.js';
+import { mlp } from '../src/nn/mlp.js';
+import { crossEntropy } from '../src/nn/losses.js';
+import { adam } from '../src/nn/optimizers.js';
+import { Reptile } from '../src/algorithms/reptile.js';
+import { fusedInnerLoopFor, setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
+import { adaptToSupport } from '../src/eval/adapt.js';
+import type { Model } from '../src/nn/model.js';
+import type { Examples, ExampleLayoutSource } from '../src/tasks/task.js';
+
+await useBackend('wasm');
+
+const layout: ExampleLayoutSource = { kind: 'classification', inputShape: [30], targetShape: [] };
+const loss = crossEntropy();
+const model = mlp([30, 17, 13, 5]);
+
+function task(rng: Rng): Examples {
+  const count = 15;
+  return { count, x: Float32Array.from({ length: count * 30 }, () => rng.normal()), y: Int32Array.from({ length: count }, (_, i) => i % 5) };
+}
+
+async function flat(params: ParamSet): Promise<number[]> {
+  return (await paramsToHost(params)).values.flatMap((v) => Array.from(v));
+}
+
+async function reptileRun(fused: boolean): Promise<{ theta: number[]; losses: number[]; tensors: number[] }> {
+  setFusedInnerLoop(fused);
+  try {
+    const rng = Rng.fromSeed(3);
+    const reptile = new Reptile({ model, loss, layout }, model.init(rng.fork()), {
+      innerIters: 4, innerBatch: 5, metaBatch: 3, innerOptimizer: adam({ learningRate: 0.01, beta1: 0 }),
+    });
+    const losses: number[] = [];
+    const tensors: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const value = reptile.metaStep([task(rng), task(rng), task(rng)], 0.5, rng);
+      losses.push((await value.data())[0]);
+      value.dispose();
+      tensors.push(tf.memory().numTensors);
+    }
+    const theta = await flat(reptile.params);
+    reptile.dispose();
+    return { theta, losses, tensors };
+  } finally {
+    setFusedInnerLoop(true);
+  }
+}
+
+test('Reptile with the fused inner loop follows the tfjs inner loop, and leaks nothing', async () => {
+  assert.ok(fusedInnerLoopFor(model, loss, adam({ learningRate: 0.01 }), layout), 'the fused loop applies to this setting');
+  const fused = await reptileRun(true);
+  const plain = await reptileRun(false);
+  fused.theta.forEach((v, i) => assert.ok(Math.abs(v - plain.theta[i]) <= 1e-4 * Math.max(1, Math.abs(v)), `theta[${i}]: fused ${v}, tfjs ${plain.theta[i]}`));
+  fused.losses.forEach((v, i) => assert.ok(Math.abs(v - plain.losses[i]) <= 1e-4, `loss ${i}: fused ${v}, tfjs ${plain.losses[i]}`));
+  assert.ok(new Set(fused.tensors.slice(1)).size === 1, `tensor count grows: ${fused.tensors.join(', ')}`);
+});
+
+test('test-time adaptation with the fused loop equals the tfjs loop, and never changes the meta-parameters', async () => {
+  const rng = Rng.fromSeed(8);
+  const theta = model.init(rng.fork());
+  const before = await flat(theta);
+  const support = task(rng);
+  const options = { evalIters: 7, evalBatch: 4, optimizer: adam({ learningRate: 0.01, beta1: 0 }) };
+  const count = tf.memory().numTensors;
+  const fused = adaptToSupport(model, loss, layout, theta, support, options, Rng.fromSeed(1));
+  setFusedInnerLoop(false);
+  const plain = adaptToSupport(model, loss, layout, theta, support, options, Rng.fromSeed(1));
+  setFusedInnerLoop(true);
+  const [a, b] = [await flat(fused), await flat(plain)];
+  a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) <= 1e-5 * Math.max(1, Math.abs(v)), `param ${i}: fused ${v}, tfjs ${b[i]}`));
+  assert.ok(a.some((v, i) => v !== before[i]), 'adaptation moved the parameters');
+  assert.deepEqual(await flat(theta), before);
+  disposeParams(fused);
+  disposeParams(plain);
+  assert.equal(tf.memory().numTensors, count);
+  disposeParams(theta);
+});
+
+test('a model that only claims an MLP spec never takes the fused path', () => {
+  const impostor: Model = { ...mlp([30, 5]) };
+  assert.equal(fusedInnerLoopFor(impostor, loss, adam({ learningRate: 0.01 }), layout), undefined);
+  assert.ok(fusedInnerLoopFor(mlp([30, 5]), loss, adam({ learningRate: 0.01 }), layout));
+  setFusedInnerLoop(false);
+  assert.equal(fusedInnerLoopFor(model, loss, adam({ learningRate: 0.01 }), layout), undefined, 'switched off');
+  setFusedInnerLoop(true);
+});

@@ -233,3 +233,12 @@ test('uniform(low, high), float() and normal() cover their ranges with the right
   const tail = z.filter((x) => Math.abs(x) > 2).length / n;
   assert.ok(Math.abs(tail - 0.0455) < 0.006, `P(|z|>2) = ${tail}`);
 });
+
+test('permutation and choice are exactly shuffle of 0..n-1 (the same draws, the same stream afterwards)', () => {
+  for (const n of [1, 2, 7, 1200, 4800]) {
+    const [a, b] = [Rng.fromSeed(n), Rng.fromSeed(n)];
+    assert.deepEqual(a.permutation(n), b.shuffle(Array.from({ length: n }, (_, i) => i)));
+    assert.deepEqual(a.choice(n, Math.min(n, 5)), b.shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, Math.min(n, 5)));
+    assert.equal(a.float(), b.float(), 'the streams continue alike');
+  }
+});

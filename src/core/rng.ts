@@ -96,7 +96,25 @@ export class Rng {
 
   /** A random permutation of 0..n-1. */
   permutation(n: number): number[] {
-    return this.shuffle(Array.from({ length: n }, (_, i) => i));
+    return Array.from(this.shuffledIndices(n));
+  }
+
+  /**
+   * 0..n-1 shuffled exactly as `shuffle` would (the same draws, the same swaps), in an Int32Array:
+   * a task draws its classes from thousands (Omniglot: 4800), and the generic array and the
+   * per-draw checks of `shuffle` cost more than the draws.
+   */
+  private shuffledIndices(n: number): Int32Array {
+    if (!Number.isSafeInteger(n) || n < 0 || n > 0x7fffffff) throw new RangeError(`permutation needs a whole number of items, got ${n}`);
+    const items = new Int32Array(n);
+    for (let i = 0; i < n; i++) items[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = uniformInt(this.gen, 0, i);
+      const tmp = items[i];
+      items[i] = items[j];
+      items[j] = tmp;
+    }
+    return items;
   }
 
   /** `k` indices from 0..n-1, distinct unless `replace`. */
@@ -104,6 +122,6 @@ export class Rng {
     if (!Number.isInteger(k) || k < 0) throw new RangeError(`choice needs a whole number of items, got ${k}`);
     if (replace) return Array.from({ length: k }, () => this.int(n));
     if (k > n) throw new RangeError(`cannot choose ${k} distinct items out of ${n}`);
-    return this.permutation(n).slice(0, k);
+    return Array.from(this.shuffledIndices(n).subarray(0, k));
   }
 }

@@ -11,11 +11,12 @@ import { tf } from '../src/core/tf.js';
 import { Rng } from '../src/core/rng.js';
 import { disposeParams, paramsToHost, type ParamSet } from '../src/core/params.js';
 import { mlp } from '../src/nn/mlp.js';
-import { crossEntropy } from '../src/nn/losses.js';
-import { adam } from '../src/nn/optimizers.js';
+import { crossEntropy, meanSquaredError } from '../src/nn/losses.js';
+import { adam, sgd } from '../src/nn/optimizers.js';
 import { Reptile } from '../src/algorithms/reptile.js';
 import { fusedInnerLoopFor, setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
 import { adaptToSupport } from '../src/eval/adapt.js';
+import { adaptAndTrace } from '../src/eval/regression.js';
 import type { Model } from '../src/nn/model.js';
 import type { Examples, ExampleLayoutSource } from '../src/tasks/task.js';
 
@@ -94,4 +95,29 @@ test('a model that only claims an MLP spec never takes the fused path', () => {
   setFusedInnerLoop(false);
   assert.equal(fusedInnerLoopFor(model, loss, adam({ learningRate: 0.01 }), layout), undefined, 'switched off');
   setFusedInnerLoop(true);
+});
+
+test('a traced adaptation (losses after 0, 1 and 9 steps) takes the fused path in segments and equals the tfjs one', async () => {
+  const sine = mlp([1, 16, 16, 1], { activation: 'tanh', init: 'pytorch' });
+  const regression: ExampleLayoutSource = { kind: 'regression', inputShape: [1], targetShape: [1] };
+  const rng = Rng.fromSeed(2);
+  const theta = sine.init(rng.fork());
+  const points = (n: number): Examples => {
+    const x = Float32Array.from({ length: n }, () => rng.uniform(-5, 5));
+    return { count: n, x, y: x.map((v) => 2 * Math.sin(v + 1)) };
+  };
+  const task = { support: points(10), query: points(50) };
+  const options = { evalIters: 9, evalBatch: 5, optimizer: sgd({ learningRate: 0.02 }) };
+  assert.ok(fusedInnerLoopFor(sine, meanSquaredError(), options.optimizer, regression));
+  const count = tf.memory().numTensors;
+  const fused = await adaptAndTrace(sine, meanSquaredError(), regression, theta, task, options, [0, 1, 9], Rng.fromSeed(3), true);
+  setFusedInnerLoop(false);
+  const plain = await adaptAndTrace(sine, meanSquaredError(), regression, theta, task, options, [0, 1, 9], Rng.fromSeed(3), true);
+  setFusedInnerLoop(true);
+  assert.equal(fused.losses.length, 3);
+  fused.losses.forEach((v, i) => assert.ok(Math.abs(v - plain.losses[i]) <= 1e-5 * Math.max(1, Math.abs(v)), `loss after step ${[0, 1, 9][i]}: fused ${v}, tfjs ${plain.losses[i]}`));
+  assert.ok(fused.losses[2] < fused.losses[0], 'adaptation lowered the loss');
+  fused.predictions!.forEach((p, i) => p.forEach((v, j) => assert.ok(Math.abs(v - plain.predictions![i][j]) <= 1e-4, `prediction ${i}/${j}`)));
+  assert.equal(tf.memory().numTensors, count, 'no tensor leaks');
+  disposeParams(theta);
 });

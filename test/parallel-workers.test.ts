@@ -88,9 +88,9 @@ test('a worker that exits mid-request fails the request with an error naming it,
       const task = tasks.sampleTrainTask(rng);
       return { ...task, batches: Array.from({ length: steps }, () => [0, 1, 2, 3]) };
     };
-    // The main thread's share (job 0) is one step; the worker's (job 1) is long, so it is
+    // The main thread's share (the last job) is one step; the worker's (job 0) is long, so it is
     // still running when its thread is terminated.
-    const request = pool.adapt(theta, undefined, [job(1), job(20000)]);
+    const request = pool.adapt(theta, undefined, [job(200000), job(1)]);
     await pool.threads[0].terminate();
     await assert.rejects(request, /adaptation worker 1 exited/);
     await assert.rejects(pool.adapt(theta, undefined, [job(1), job(1)]), /adaptation worker 1/);

@@ -3,7 +3,7 @@
  * from @tensorflow/tfjs-backend-wasm's dist into the build, so we serve them ourselves).
  * `?backend=wasm|webgl|webgpu|cpu` in the URL forces one.
  */
-import { tf } from '../src/index.js';
+import { prepareFusedKernels, tf } from '../src/index.js';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
@@ -26,6 +26,8 @@ export async function selectBackend(): Promise<string> {
     try {
       if (await tf.setBackend(name)) {
         await tf.ready();
+        // The fused MLP inner loop (WebAssembly SIMD) compiles asynchronously in a page.
+        await prepareFusedKernels();
         return name;
       }
     } catch {

@@ -1,20 +1,16 @@
 /**
- * The inner loop through the fused MLP kernel (src/kernels/fused-mlp.ts) for callers that hold
- * tensors: Reptile's serial loop and test-time adaptation. One host read of the parameters and
- * optimizer state per task, then every step in one call; the results come back as tensors.
- * `fusedInnerLoopFor` returns undefined where the kernel does not apply or is switched off, and
- * callers keep the TensorFlow.js loop (src/algorithms/inner-loop.ts).
+ * Where the fused MLP inner loop (src/kernels/fused-mlp.ts) replaces the TensorFlow.js one
+ * (src/algorithms/inner-loop.ts): Reptile, the worker pool and test-time adaptation ask
+ * `fusedInnerLoopFor`, which returns undefined where the kernel does not apply or is switched
+ * off, and keep the tfjs loop then.
  */
 import { tf } from '../core/tf.js';
-import { paramsFromHost, type HostParams } from '../core/params.js';
-import { stateToHostSync } from '../parallel/host-state.js';
-import { FusedMlp } from '../kernels/fused-mlp.js';
+import { FusedMlp, fusedMlpSupports } from '../kernels/fused-mlp.js';
 import type { Model } from '../nn/model.js';
 import { isLibraryMlp } from '../nn/mlp.js';
 import { lossSpec, type LossFn } from '../nn/losses.js';
-import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
-import type { Examples, ExampleLayoutSource } from '../tasks/task.js';
-import type { AdaptResult } from './inner-loop.js';
+import type { Optimizer } from '../nn/optimizers.js';
+import type { ExampleLayoutSource } from '../tasks/task.js';
 
 let enabled = true;
 
@@ -27,7 +23,7 @@ export function fusedInnerLoopEnabled(): boolean {
   return enabled;
 }
 
-const cache = new WeakMap<Model, Map<string, FusedMlp | null>>();
+const cache = new WeakMap<Model, Map<string, FusedMlp>>();
 
 /** The fused loop for this model, loss and optimizer, or undefined (use the tfjs loop). */
 export function fusedInnerLoopFor(model: Model, loss: LossFn, optimizer: Pick<Optimizer, 'name' | 'config'>, layout: Pick<ExampleLayoutSource, 'targetShape'>): FusedMlp | undefined {
@@ -36,20 +32,14 @@ export function fusedInnerLoopFor(model: Model, loss: LossFn, optimizer: Pick<Op
   const spec = lossSpec(loss);
   const targetSize = layout.targetShape.reduce((a, b) => a * b, 1);
   const key = JSON.stringify([spec, optimizer.name, optimizer.config, targetSize]);
+  if (!fusedMlpSupports(model.spec, spec, optimizer, targetSize)) return undefined;
   let perModel = cache.get(model);
   if (!perModel) cache.set(model, (perModel = new Map()));
-  if (!perModel.has(key)) perModel.set(key, FusedMlp.create(model.spec, spec, optimizer, targetSize) ?? null);
-  return perModel.get(key) ?? undefined;
-}
-
-/**
- * Adapts `theta` (read with core/params.ts paramsToHostSync, once for all the tasks that start
- * from it) to `examples` with one step per minibatch (example indices), from optimizer state
- * `state` (fresh when undefined). Like inner-loop.ts `adapt`, the result is new tensors.
- */
-export function adaptFused(fused: FusedMlp, theta: HostParams, state: OptimizerState | undefined, examples: Examples, batches: readonly (readonly number[])[]): AdaptResult {
-  const r = fused.adapt(theta, state ? stateToHostSync(state) : undefined, { count: examples.count, x: examples.x, y: examples.y, batches });
-  const slots: OptimizerState['slots'] = {};
-  for (const [name, host] of Object.entries(r.state.slots)) slots[name] = paramsFromHost(host);
-  return { params: paramsFromHost(r.phi), state: { step: r.state.step, slots }, lossSum: tf.scalar(r.lossSum) };
+  // Only instances are cached: undefined can mean "not compiled yet" (a browser's main thread).
+  let fused = perModel.get(key);
+  if (!fused) {
+    fused = FusedMlp.create(model.spec, spec, optimizer, targetSize);
+    if (fused) perModel.set(key, fused);
+  }
+  return fused;
 }

@@ -3,8 +3,9 @@
  * optimizer, `evalIters` steps on minibatches of `evalBatch` drawn from the support set
  * (shuffled, consecutive, reshuffled when exhausted). The meta-parameters are never changed.
  */
-import { disposeParams, paramsToHostSync, type ParamSet } from '../core/params.js';
-import { adaptFused, fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
+import { disposeParams, paramsFromHost, paramsToHostSync, type ParamSet } from '../core/params.js';
+import { fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
+import type { FusedMlp, FusedState } from '../kernels/fused-mlp.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
@@ -22,7 +23,8 @@ export interface AdaptationOptions {
 /**
  * Returns the adapted parameters: new tensors the caller disposes, except when evalIters is 0,
  * where `metaParams` itself comes back (check identity before disposing). `onStep(step, params)`
- * sees the parameters after 0, 1, ..., evalIters steps.
+ * sees the parameters after 0, 1, ..., evalIters steps (only after the steps in `observe`, when
+ * given; the parameters it sees are valid during the call only).
  */
 export function adaptToSupport(
   model: Model,
@@ -33,18 +35,15 @@ export function adaptToSupport(
   options: AdaptationOptions,
   rng: Rng,
   onStep?: (step: number, params: ParamSet) => void,
+  observe?: readonly number[],
 ): ParamSet {
   const batches = minibatchIndices(support.count, options.evalBatch, options.evalIters, rng);
-  const fused = onStep || options.evalIters === 0 ? undefined : fusedInnerLoopFor(model, loss, options.optimizer, layout);
-  if (fused) {
-    const result = adaptFused(fused, paramsToHostSync(metaParams), undefined, support, batches);
-    disposeOptimizerState(result.state);
-    result.lossSum.dispose();
-    return result.params;
-  }
+  const watched = (step: number) => onStep && (!observe || observe.includes(step));
+  const fused = options.evalIters === 0 ? undefined : fusedInnerLoopFor(model, loss, options.optimizer, layout);
+  if (fused) return adaptFusedInSegments(fused, metaParams, support, batches, watched, onStep);
   let params = metaParams;
   let state = options.optimizer.init(metaParams);
-  onStep?.(0, params);
+  if (watched(0)) onStep!(0, params);
   for (let step = 0; step < options.evalIters; step++) {
     const batch = toBatch(layout, support, batches[step]);
     const next = trainStep(model, loss, options.optimizer, params, state, batch);
@@ -54,8 +53,35 @@ export function adaptToSupport(
     disposeOptimizerState(state);
     params = next.params;
     state = next.state;
-    onStep?.(step + 1, params);
+    if (watched(step + 1)) onStep!(step + 1, params);
   }
   disposeOptimizerState(state);
   return params;
+}
+
+/** The fused loop, in one call per stretch of steps between the steps `onStep` watches. */
+function adaptFusedInSegments(
+  fused: FusedMlp,
+  metaParams: ParamSet,
+  support: Examples,
+  batches: readonly number[][],
+  watched: (step: number) => boolean | undefined,
+  onStep?: (step: number, params: ParamSet) => void,
+): ParamSet {
+  if (watched(0)) onStep!(0, metaParams);
+  let theta = paramsToHostSync(metaParams);
+  let state: FusedState | undefined;
+  let done = 0;
+  for (let step = 1; step <= batches.length; step++) {
+    if (step < batches.length && !watched(step)) continue;
+    const r = fused.adapt(theta, state, { ...support, batches: batches.slice(done, step) });
+    [theta, state, done] = [r.phi, r.state, step];
+    if (step === batches.length) break;
+    const params = paramsFromHost(theta);
+    onStep!(step, params);
+    disposeParams(params);
+  }
+  const adapted = paramsFromHost(theta);
+  if (watched(batches.length)) onStep!(batches.length, adapted);
+  return adapted;
 }

@@ -44,7 +44,7 @@ export async function adaptAndTrace(
     if (!steps.includes(step)) return;
     lossTensors.push(batchLoss(model, loss, params, query));
     if (withPredictions) predictionTensors.push(tf.tidy(() => model.apply(params, query.x, { training: true })));
-  });
+  }, steps);
   if (adapted !== metaParams) disposeParams(adapted);
   disposeBatch(query);
   // One read per task, after all its steps: no host sync inside the adaptation loop.

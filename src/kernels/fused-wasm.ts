@@ -71,6 +71,22 @@ export class Arena {
 }
 
 
+/**
+ * Compiles the module asynchronously, as browsers require on their main thread for a module this
+ * size; call it once at start-up so that the first adaptation already takes the fused path.
+ * Resolves to false where WebAssembly SIMD is not available (the tfjs path is used then).
+ */
+export async function prepareFusedKernels(): Promise<boolean> {
+  if (compiled) return true;
+  try {
+    compiled = await WebAssembly.compile(decodeBase64(FUSED_MLP_WASM_BASE64));
+    compileFailed = false;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A new instance (its own memory), or undefined while the module is not compiled. */
 export function fusedInstance(): FusedExports | undefined {
   const module = fusedModule();

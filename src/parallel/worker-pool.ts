@@ -141,10 +141,11 @@ export class AdaptPool {
   async adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]): Promise<AdaptBatchResult> {
     const n = Math.min(this.size, jobs.length);
     const chunks = Array.from({ length: n }, (_, w) => jobs.slice(Math.floor((w * jobs.length) / n), Math.floor(((w + 1) * jobs.length) / n)));
-    // Chunk 0 is the main thread's, run after the others are posted so that all run at once.
-    const remote = chunks.slice(1).map((chunk, w) => this.workers[w].adapt(theta, state, chunk));
-    const mine = this.local(theta, state, chunks[0]);
-    const results = await Promise.allSettled([mine, ...remote]);
+    // The last chunk (never smaller than the others) is the main thread's: it pays no message
+    // passing, so it can take the extra task. It runs after the others are posted so that all run at once.
+    const remote = chunks.slice(0, n - 1).map((chunk, w) => this.workers[w].adapt(theta, state, chunk));
+    const mine = this.local(theta, state, chunks[n - 1]);
+    const results = await Promise.allSettled([...remote, mine]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const parts = results.map((r) => (r as PromiseFulfilledResult<AdaptBatchResult>).value);

@@ -4,7 +4,11 @@
  * shapes, optimizers and the original's Reptile loop) with 1 and 2 threads, in one invocation.
  * Each row runs in a process of its own (bench/speed-case.ts) so its peak RSS is its own.
  *
- *   npm run bench [-- --configs mlp,conv,sine --workers 0,2 --backends wasm --scale 1 --before --json]
+ *   npm run bench [-- --configs mlp,conv,sine --workers 0,2 --backends wasm --scale 1 --tfjs --before --json]
+ *
+ * Our rows use the default code path (the fused MLP inner loop where it applies); --tfjs adds rows
+ * with the TensorFlow.js inner loop (--inner-loop tfjs), --before a row with the code path
+ * before any speed work (serial, tfjs inner loop, composed optimizer updates).
  *
  * mlp:  the article's 784-64-64-5 MLP, Omniglot 5-way, train-shots 10, inner-batch 10,
  *       inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0
@@ -23,19 +27,23 @@ import { parseArgs } from 'node:util';
 const { values } = parseArgs({
   options: {
     configs: { type: 'string', default: 'mlp,conv,sine' },
-    workers: { type: 'string', default: `0,${availableParallelism()}` },
+    workers: { type: 'string', default: `0,1,${availableParallelism()}` },
     backends: { type: 'string', default: 'wasm' },
     scale: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
     // Adds a row per configuration with the code path before the speed work: serial, composed optimizer updates.
     before: { type: 'boolean', default: false },
+    // Adds rows with the TensorFlow.js inner loop instead of the fused MLP kernel (where that applies).
+    tfjs: { type: 'boolean', default: false },
     'no-pytorch': { type: 'boolean', default: false },
   },
 });
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
-const ITERS: Record<string, number> = { mlp: 100, conv: 10, sine: 500 };
+const ITERS: Record<string, number> = { mlp: 500, conv: 10, sine: 3000 };
+/** Configurations whose model the fused MLP inner loop covers. */
+const FUSED = new Set(['mlp', 'sine']);
 const INNER_STEPS: Record<string, number> = { mlp: 25, conv: 25, sine: 5 };
 const scale = Number(values.scale);
 
@@ -51,10 +59,16 @@ function runJson(command: string, args: string[]): Record<string, number | strin
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-function ours(config: string, backend: string, workers: number, fused = true): Row {
-  const iters = Math.max(2, Math.round(ITERS[config] * scale));
-  const r = runJson(process.execPath, [join(HERE, 'speed-case.js'), '--config', config, '--backend', backend, '--workers', String(workers), '--iters', String(iters), '--fused', String(fused)]);
-  const label = `reptile tfjs-${r.backend}${workers > 0 ? `, ${workers} threads` : ', serial'}${fused ? '' : ', composed updates (before)'}`;
+type CodePath = 'default' | 'tfjs' | 'before';
+
+function ours(config: string, backend: string, workers: number, path: CodePath = 'default'): Row {
+  // The tfjs paths are several times slower on the fused configurations: fewer iterations.
+  const slower = path !== 'default' && FUSED.has(config) ? 5 : 1;
+  const iters = Math.max(2, Math.round((ITERS[config] * scale) / slower));
+  const flags = ['--fused', String(path !== 'before'), '--fused-mlp', String(path === 'default')];
+  const r = runJson(process.execPath, [join(HERE, 'speed-case.js'), '--config', config, '--backend', backend, '--workers', String(workers), '--iters', String(iters), ...flags]);
+  const loop = path === 'default' && FUSED.has(config) ? 'fused MLP kernel (wasm SIMD)' : `tfjs-${r.backend}`;
+  const label = `reptile ${loop}${workers > 0 ? `, ${workers} thread${workers > 1 ? 's' : ''}` : ', serial'}${path === 'before' ? ', composed updates (before)' : ''}`;
   return { config, implementation: label, msPerMetaIter: Number(r.msPerMetaIter), peakRssMiB: Number(r.peakRssMiB) };
 }
 
@@ -82,8 +96,9 @@ if (!values['no-pytorch'] && !torch) notes.push('PyTorch not found: apt-get inst
 for (const config of values.configs!.split(',')) {
   if (!(config in ITERS)) throw new Error(`--configs: unknown configuration '${config}' (allowed: ${Object.keys(ITERS).join(', ')})`);
   for (const backend of values.backends!.split(',')) {
-    if (values.before) rows.push(ours(config, backend, 0, false));
+    if (values.before) rows.push(ours(config, backend, 0, 'before'));
     const workerCounts = config === 'sine' ? [0] : values.workers!.split(',').map(Number);
+    if (values.tfjs && FUSED.has(config)) for (const workers of workerCounts) rows.push(ours(config, backend, workers, 'tfjs'));
     for (const workers of workerCounts) rows.push(ours(config, backend, workers));
   }
   if (torch) for (const threads of [1, 2]) rows.push(pytorch(config, threads));

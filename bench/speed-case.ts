@@ -3,7 +3,7 @@
  * meta-training loop on one configuration, printing one JSON line
  * {config, backend, workers, metaIters, msPerMetaIter, cpuMsPerMetaIter, peakRssMiB}.
  *
- *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N] [--fused false]
+ *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N] [--fused false] [--fused-mlp false]
  *
  * mlp / conv: the article's 784-64-64-5 MLP or the paper's Omniglot CNN; 5-way, train-shots 10,
  * inner-batch 10, inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0 with its state kept across

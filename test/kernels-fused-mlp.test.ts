@@ -136,3 +136,17 @@ test('the fused loop refuses what it does not cover', () => {
   assert.equal(FusedMlp.create(mlp([4, 3]).spec, lossSpec(crossEntropy()), { name: 'rmsprop', config: {} }, 1), undefined, 'another optimizer');
   assert.ok(FusedMlp.create(mlp([4, 3]).spec, lossSpec(crossEntropy()), adamOpt, 1));
 });
+
+test('the fused loop refuses labels, indices and sizes that would take it outside the task', () => {
+  const model = mlp([4, 3]);
+  const fused = FusedMlp.create(model.spec, lossSpec(crossEntropy()), adam({ learningRate: 0.01 }), 1)!;
+  const theta = { names: ['dense0/kernel', 'dense0/bias'], shapes: [[4, 3], [3]], values: [new Float32Array(12), new Float32Array(3)] };
+  const job = { count: 2, x: new Float32Array(8), y: Int32Array.of(0, 2), batches: [[0, 1]] };
+  assert.ok(fused.adapt(theta, undefined, job));
+  assert.throws(() => fused.adapt(theta, undefined, { ...job, y: Int32Array.of(0, 3) }), /labels must be integers in \[0, 3\)/);
+  assert.throws(() => fused.adapt(theta, undefined, { ...job, y: Int32Array.of(0, -1) }), /labels/);
+  assert.throws(() => fused.adapt(theta, undefined, { ...job, batches: [[0, 2]] }), /example index 2/);
+  assert.throws(() => fused.adapt(theta, undefined, { ...job, x: new Float32Array(7) }), /need 8 inputs/);
+  assert.throws(() => fused.adapt(theta, undefined, { ...job, batches: [[0, 1], [1]] }), /same size/);
+  assert.throws(() => fused.adapt({ ...theta, names: ['dense0/kernel', 'other'] }, undefined, job), /theta has no dense0\/bias/);
+});

@@ -133,11 +133,25 @@ export class FusedMlp {
     return { names: this.names.slice(), shapes: this.shapes.map((s) => s.slice()), values };
   }
 
+  /** The kernel indexes memory with these: out-of-range values would read or write outside the task. */
+  private checkJob(job: FusedJob): void {
+    const inputs = this.sizes[0];
+    const outputs = this.sizes[this.sizes.length - 1];
+    if (job.x.length !== job.count * inputs) throw new Error(`fused MLP: ${job.count} examples need ${job.count * inputs} inputs, got ${job.x.length}`);
+    const classification = this.loss.name === 'cross-entropy';
+    if (job.y.length !== job.count * (classification ? 1 : outputs)) throw new Error(`fused MLP: ${job.count} examples need ${job.count * (classification ? 1 : outputs)} targets, got ${job.y.length}`);
+    if (classification && job.y.some((label) => !Number.isInteger(label) || label < 0 || label >= outputs)) {
+      throw new Error(`fused MLP: class labels must be integers in [0, ${outputs})`);
+    }
+    for (const b of job.batches) for (const row of b) if (!Number.isInteger(row) || row < 0 || row >= job.count) throw new Error(`fused MLP: example index ${row} is not in [0, ${job.count})`);
+  }
+
   /** Adapts `theta` to one task from `state` (a fresh state when undefined). Inputs are not changed. */
   adapt(theta: HostParams, state: FusedState | undefined, job: FusedJob): FusedResult {
     const steps = job.batches.length;
     const batch = steps > 0 ? job.batches[0].length : 0;
     if (job.batches.some((b) => b.length !== batch)) throw new Error('fused MLP: every minibatch of a task must have the same size');
+    this.checkJob(job);
     const layers = this.sizes.length - 1;
     const P = this.paramCount;
     const slots = this.slotNames();

@@ -85,13 +85,25 @@ export function writeRotated(
   out: Float32Array,
   offset: number,
 ): void {
-  const s1 = size - 1;
+  const n = size * size * channels;
   if (rotation === 0) {
-    const n = size * size * channels;
     for (let k = 0; k < n; k++) out[offset + k] = UNIT[src[from + k]];
     return;
   }
-  let k = offset;
+  const map = rotationMap(size, channels, rotation);
+  for (let k = 0; k < n; k++) out[offset + k] = UNIT[src[from + map[k]]];
+}
+
+const rotationMaps = new Map<string, Int32Array>();
+
+/** For each output value of a rotated image, the offset of its source byte (built once per shape). */
+function rotationMap(size: number, channels: number, rotation: Rotation): Int32Array {
+  const key = `${size}/${channels}/${rotation}`;
+  let map = rotationMaps.get(key);
+  if (map) return map;
+  const s1 = size - 1;
+  map = new Int32Array(size * size * channels);
+  let k = 0;
   for (let r = 0; r < size; r++) {
     for (let c = 0; c < size; c++) {
       let sr: number;
@@ -99,10 +111,11 @@ export function writeRotated(
       if (rotation === 90) (sr = c), (sc = s1 - r);
       else if (rotation === 180) (sr = s1 - r), (sc = s1 - c);
       else (sr = s1 - c), (sc = r);
-      const at = from + (sr * size + sc) * channels;
-      for (let ch = 0; ch < channels; ch++) out[k++] = UNIT[src[at + ch]];
+      for (let ch = 0; ch < channels; ch++) map[k++] = (sr * size + sc) * channels + ch;
     }
   }
+  rotationMaps.set(key, map);
+  return map;
 }
 
 /** An ImageClassSet over stored classes, each once per rotation in `rotations` (default [0]). */

@@ -14,6 +14,7 @@ import { mlp } from '../src/nn/mlp.js';
 import { crossEntropy, meanSquaredError } from '../src/nn/losses.js';
 import { adam, sgd } from '../src/nn/optimizers.js';
 import { Reptile } from '../src/algorithms/reptile.js';
+import { JointTraining } from '../src/algorithms/joint.js';
 import { fusedInnerLoopFor, setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
 import { adaptToSupport } from '../src/eval/adapt.js';
 import { adaptAndTrace } from '../src/eval/regression.js';
@@ -120,4 +121,33 @@ test('a traced adaptation (losses after 0, 1 and 9 steps) takes the fused path i
   fused.predictions!.forEach((p, i) => p.forEach((v, j) => assert.ok(Math.abs(v - plain.predictions![i][j]) <= 1e-4, `prediction ${i}/${j}`)));
   assert.equal(tf.memory().numTensors, count, 'no tensor leaks');
   disposeParams(theta);
+});
+
+test('joint training with the fused loop follows the tfjs loop (one SGD step per task), and leaks nothing', async () => {
+  const sine = mlp([1, 12, 1], { activation: 'tanh', init: 'pytorch' });
+  const regression: ExampleLayoutSource = { kind: 'regression', inputShape: [1], targetShape: [1] };
+  const run = async (fused: boolean) => {
+    setFusedInnerLoop(fused);
+    try {
+      const rng = Rng.fromSeed(6);
+      const joint = new JointTraining({ model: sine, loss: meanSquaredError(), layout: regression }, sine.init(rng.fork()), { stepsPerIteration: 3, batchSize: 4, optimizer: sgd({ learningRate: 0.05 }) });
+      const counts: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const tasks = Array.from({ length: 3 }, () => {
+          const x = Float32Array.from({ length: 8 }, () => rng.uniform(-5, 5));
+          return { count: 8, x, y: x.map((v) => Math.sin(v)) };
+        });
+        (joint.metaStep(tasks, 0, rng)).dispose();
+        counts.push(tf.memory().numTensors);
+      }
+      const theta = await flat(joint.params);
+      joint.dispose();
+      return { theta, counts };
+    } finally {
+      setFusedInnerLoop(true);
+    }
+  };
+  const [a, b] = [await run(true), await run(false)];
+  a.theta.forEach((v, i) => assert.ok(Math.abs(v - b.theta[i]) <= 1e-5 * Math.max(1, Math.abs(v)), `theta[${i}]: fused ${v}, tfjs ${b.theta[i]}`));
+  assert.equal(new Set(a.counts).size, 1, `tensor count grows: ${a.counts.join(', ')}`);
 });

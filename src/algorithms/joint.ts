@@ -6,12 +6,14 @@
  * tasks (what Reptile reduces to with one inner step).
  */
 import { tf } from '../core/tf.js';
-import { cloneParams, disposeParams, type ParamSet } from '../core/params.js';
+import { cloneParams, type ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
-import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
+import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
 import { minibatchIndices, type Examples } from '../tasks/task.js';
 import { disposeBatch, toBatch, trainStep } from './inner-loop.js';
 import type { MetaLearner, MetaLearnerSetup } from './meta-learner.js';
+import { fusedInnerLoopFor } from './fused-inner-loop.js';
+import { ParamStore, StateStore } from './param-store.js';
 
 export interface JointTrainingOptions {
   /** Gradient steps per meta-iteration (Reptile's metaBatch x innerIters, for an equal budget). */
@@ -25,37 +27,48 @@ export class JointTraining implements MetaLearner {
   readonly model;
   readonly loss;
   readonly tasksPerIteration: number;
-  private theta: ParamSet;
-  private state: OptimizerState;
+  /** Tensors, or host arrays while the fused MLP loop trains them (param-store.ts). */
+  private readonly theta: ParamStore;
+  private readonly state = new StateStore();
 
   constructor(private readonly setup: MetaLearnerSetup, initialParams: ParamSet, private readonly options: JointTrainingOptions) {
     this.model = setup.model;
     this.loss = setup.loss;
     this.tasksPerIteration = options.stepsPerIteration;
-    this.theta = cloneParams(initialParams);
-    this.state = options.optimizer.init(this.theta);
+    this.theta = new ParamStore(cloneParams(initialParams));
+    this.state.setDevice(options.optimizer.init(this.theta.device));
   }
 
   get params(): ParamSet {
-    return this.theta;
+    return this.theta.device;
   }
 
   setParams(params: ParamSet): void {
-    disposeParams(this.theta);
-    this.theta = params;
+    this.theta.setDevice(params);
   }
 
   /** One step per task; the step size of the schedule does not apply (the optimizer's rate does). */
   metaStep(tasks: readonly Examples[], _metaStepSize: number, rng: Rng): tf.Scalar {
+    const fused = fusedInnerLoopFor(this.model, this.loss, this.options.optimizer, this.setup.layout);
+    if (fused) {
+      let sum = 0;
+      for (const task of tasks) {
+        const batches = minibatchIndices(task.count, this.options.batchSize, 1, rng);
+        const r = fused.adapt(this.theta.host, this.state.host, { ...task, batches });
+        this.theta.setHost(r.phi);
+        this.state.setHost(r.state);
+        sum += r.lossSum;
+      }
+      return tf.scalar(sum / tasks.length);
+    }
     let lossSum = tf.scalar(0);
     for (const task of tasks) {
       const [indices] = minibatchIndices(task.count, this.options.batchSize, 1, rng);
       const batch = toBatch(this.setup.layout, task, indices);
-      const step = trainStep(this.model, this.loss, this.options.optimizer, this.theta, this.state, batch);
+      const step = trainStep(this.model, this.loss, this.options.optimizer, this.theta.device, this.state.device!, batch);
       disposeBatch(batch);
-      disposeOptimizerState(this.state);
       this.setParams(step.params);
-      this.state = step.state;
+      this.state.setDevice(step.state);
       const total = tf.add(lossSum, step.loss) as tf.Scalar;
       lossSum.dispose();
       step.loss.dispose();
@@ -67,18 +80,15 @@ export class JointTraining implements MetaLearner {
   }
 
   optimizerStates(): Record<string, OptimizerState | undefined> {
-    return { inner: this.state };
+    return { inner: this.state.device };
   }
 
   restoreOptimizerStates(states: Record<string, OptimizerState | undefined>): void {
-    if (states.inner) {
-      disposeOptimizerState(this.state);
-      this.state = states.inner;
-    }
+    if (states.inner) this.state.setDevice(states.inner);
   }
 
   dispose(): void {
-    disposeParams(this.theta);
-    disposeOptimizerState(this.state);
+    this.theta.dispose();
+    this.state.dispose();
   }
 }

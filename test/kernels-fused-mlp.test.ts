@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useBackend } from '../src/core/backend.js';
 import { Rng } from '../src/core/rng.js';
-import { disposeParams, paramsToHost, type HostParams } from '../src/core/params.js';
+import { disposeParams, paramsToHost, paramsToHostSync, type HostParams } from '../src/core/params.js';
+import { hostMean } from '../src/core/host-params.js';
 import { mlp } from '../src/nn/mlp.js';
 import { convSpec } from '../src/nn/conv.js';
 import { binaryCrossEntropy, crossEntropy, lossSpec, meanSquaredError, type LossFn } from '../src/nn/losses.js';
@@ -149,4 +150,31 @@ test('the fused loop refuses labels, indices and sizes that would take it outsid
   assert.throws(() => fused.adapt(theta, undefined, { ...job, x: new Float32Array(7) }), /need 8 inputs/);
   assert.throws(() => fused.adapt(theta, undefined, { ...job, batches: [[0, 1], [1]] }), /same size/);
   assert.throws(() => fused.adapt({ ...theta, names: ['dense0/kernel', 'other'] }, undefined, job), /theta has no dense0\/bias/);
+});
+
+test('adaptSequence equals adapting task by task and averaging, bitwise, with the state chained or fresh', () => {
+  const c = CASES[0];
+  const model = mlp(c.sizes, { activation: c.activation });
+  const rng = Rng.fromSeed(12);
+  const theta = paramsToHostSync(model.init(rng.fork()));
+  const fused = FusedMlp.create(model.spec, lossSpec(c.loss), c.optimizer, 1)!;
+  const jobs = [0, 1, 2].map(() => ({ ...taskFor(c, rng), batches: minibatchIndices(11, c.batch, 4, rng) }));
+  const start = fused.adapt(theta, undefined, jobs[0]).state;
+  for (const chain of [true, false]) {
+    const phis: HostParams[] = [];
+    let state = chain ? start : undefined;
+    for (const job of jobs) {
+      const r = fused.adapt(theta, chain ? state : undefined, job);
+      phis.push(r.phi);
+      state = r.state;
+    }
+    const sequence = fused.adaptSequence(theta, chain ? start : undefined, jobs, chain);
+    assert.deepEqual(sequence.mean.values, hostMean(phis).values, `mean (${chain ? 'chained' : 'fresh'})`);
+    if (chain) {
+      assert.equal(sequence.state!.step, state!.step);
+      for (const name of Object.keys(state!.slots)) assert.deepEqual(sequence.state!.slots[name].values, state!.slots[name].values, `slot ${name}`);
+    } else assert.equal(sequence.state, undefined);
+  }
+  const single = fused.adaptSequence(theta, undefined, [jobs[1]], false);
+  assert.deepEqual(single.mean.values, fused.adapt(theta, undefined, jobs[1]).phi.values, 'one job: its own parameters');
 });

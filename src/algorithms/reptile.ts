@@ -122,18 +122,13 @@ export class Reptile implements MetaLearner {
     const { innerIters, innerBatch, innerOptimizer, persistInnerState = true } = this.options;
     const fused = fusedInnerLoopFor(this.model, this.loss, innerOptimizer, this.setup.layout);
     if (fused) {
-      // The fused MLP loop on the host: theta and the inner state never become tensors.
-      const phis: HostParams[] = [];
-      let lossSum = 0;
-      for (const task of tasks) {
-        const batches = minibatchIndices(task.count, innerBatch, innerIters, rng);
-        const r = fused.adapt(this.theta.host, persistInnerState ? this.innerState.host : undefined, { ...task, batches });
-        if (persistInnerState) this.innerState.setHost(r.state);
-        phis.push(r.phi);
-        lossSum += r.lossSum;
-      }
-      this.hostOuterUpdate(phis, metaStepSize);
-      return tf.scalar(lossSum / (tasks.length * innerIters));
+      // The fused MLP loop on the host, all tasks in one call: theta, the inner state and the
+      // adapted parameters stay in the kernel's memory; the mean comes back.
+      const jobs = tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
+      const r = fused.adaptSequence(this.theta.host, persistInnerState ? this.innerState.host : undefined, jobs, persistInnerState);
+      if (persistInnerState) this.innerState.setHost(r.state);
+      this.hostOuterUpdate(r.mean, metaStepSize);
+      return tf.scalar(r.lossSum / (tasks.length * innerIters));
     }
     const adapted: ParamSet[] = [];
     const losses: tf.Scalar[] = [];
@@ -158,14 +153,13 @@ export class Reptile implements MetaLearner {
     const jobs = tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
     const start = persistInnerState ? this.innerState.host : undefined;
     const { results, lossSum } = await adapter.adapt(this.theta.host, start, jobs);
-    this.hostOuterUpdate(results.map((r) => r.phi), metaStepSize);
+    this.hostOuterUpdate(hostMean(results.map((r) => r.phi)), metaStepSize);
     if (persistInnerState) this.innerState.setHost(hostMeanState(results.map((r) => r.state)));
     return tf.scalar(lossSum / (tasks.length * innerIters));
   }
 
-  /** The outer update from adapted parameters on the host: the same bits as `outerUpdate` (core/host-params.ts). */
-  private hostOuterUpdate(phis: readonly HostParams[], metaStepSize: number): void {
-    const mean = hostMean(phis);
+  /** The outer update from the mean adapted parameters on the host: the same bits as `outerUpdate` (core/host-params.ts). */
+  private hostOuterUpdate(mean: HostParams, metaStepSize: number): void {
     if (!this.options.metaOptimizer) {
       this.theta.setHost(hostInterpolate(this.theta.host, mean, metaStepSize));
       return;

@@ -55,6 +55,20 @@ export function fusedMlpSupports(model: ModelSpec, loss: LossSpec | undefined, o
   return optimizer.name === 'adam' || optimizer.name === 'sgd';
 }
 
+/** Byte offsets of the regions of an instance's memory (fused-wasm.ts Arena). */
+interface Layout {
+  sizes: number;
+  params: number;
+  sum: number;
+  theta: number;
+  slots: number[];
+  rates: number;
+  x: number;
+  y: number;
+  rows: number;
+  work: number;
+}
+
 export class FusedMlp {
   private readonly exports: FusedExports;
   private readonly arena: Arena;
@@ -146,51 +160,119 @@ export class FusedMlp {
     for (const b of job.batches) for (const row of b) if (!Number.isInteger(row) || row < 0 || row >= job.count) throw new Error(`fused MLP: example index ${row} is not in [0, ${job.count})`);
   }
 
-  /** Adapts `theta` to one task from `state` (a fresh state when undefined). Inputs are not changed. */
-  adapt(theta: HostParams, state: FusedState | undefined, job: FusedJob): FusedResult {
-    const steps = job.batches.length;
-    const batch = steps > 0 ? job.batches[0].length : 0;
-    if (job.batches.some((b) => b.length !== batch)) throw new Error('fused MLP: every minibatch of a task must have the same size');
-    this.checkJob(job);
+  /**
+   * Lays out the instance's memory for these jobs: fixed regions first (sizes, parameters, the
+   * running sum, theta, optimizer slots), then room for the largest job. Views are taken after.
+   */
+  private layout(jobs: readonly FusedJob[]): Layout {
     const layers = this.sizes.length - 1;
     const P = this.paramCount;
-    const slots = this.slotNames();
     const arena = this.arena;
+    const most = (f: (j: FusedJob) => number) => Math.max(1, ...jobs.map(f));
+    const batch = most((j) => (j.batches.length > 0 ? j.batches[0].length : 0));
     arena.reset();
-    const sizesAt = arena.alloc(4 * (layers + 1));
-    const ratesAt = arena.alloc(4 * Math.max(steps, 1));
-    const paramsAt = arena.alloc(4 * P);
-    const slotAt = slots.map(() => arena.alloc(4 * P));
-    const xAt = arena.alloc(4 * job.x.length);
-    const yAt = arena.alloc(4 * job.y.length);
-    const rowsAt = arena.alloc(4 * Math.max(steps * batch, 1));
-    arena.i32(sizesAt, layers + 1).set(this.sizes); // work_floats reads the sizes
-    const workAt = arena.alloc(4 * this.exports.work_floats(layers, sizesAt, batch));
+    const at = {
+      sizes: arena.alloc(4 * (layers + 1)),
+      params: arena.alloc(4 * P),
+      sum: jobs.length > 1 ? arena.alloc(4 * P) : 0,
+      theta: jobs.length > 1 ? arena.alloc(4 * P) : 0,
+      slots: this.slotNames().map(() => arena.alloc(4 * P)),
+      rates: arena.alloc(4 * most((j) => j.batches.length)),
+      x: arena.alloc(4 * most((j) => j.x.length)),
+      y: arena.alloc(4 * most((j) => j.y.length)),
+      rows: arena.alloc(4 * most((j) => j.batches.length * (j.batches[0]?.length ?? 0))),
+      work: 0,
+    };
+    arena.i32(at.sizes, layers + 1).set(this.sizes); // work_floats reads the sizes
+    at.work = arena.alloc(4 * this.exports.work_floats(layers, at.sizes, batch));
+    return at;
+  }
 
-    arena.f32(ratesAt, steps).set(this.rates(state?.step ?? 0, steps));
-    this.pack(theta, arena.f32(paramsAt, P), 'theta');
-    slots.forEach((name, i) => {
-      const view = arena.f32(slotAt[i], P);
+  /** Writes `state`'s slots (zeros when undefined) into the slot regions. */
+  private loadState(at: Layout, state: FusedState | undefined): void {
+    this.slotNames().forEach((name, i) => {
+      const view = this.arena.f32(at.slots[i], this.paramCount);
       if (state) this.pack(state.slots[name] ?? { names: [], shapes: [], values: [] }, view, `optimizer slot ${name}`);
       else view.fill(0);
     });
-    arena.f32(xAt, job.x.length).set(job.x);
-    if (job.y instanceof Int32Array) arena.i32(yAt, job.y.length).set(job.y);
-    else arena.f32(yAt, job.y.length).set(job.y);
-    const rows = arena.i32(rowsAt, steps * batch);
-    job.batches.forEach((b, s) => rows.set(b, s * batch));
+  }
 
+  private readState(at: Layout, step: number): FusedState {
+    const slots: Record<string, HostParams> = {};
+    this.slotNames().forEach((name, i) => (slots[name] = this.unpack(this.arena.f32(at.slots[i], this.paramCount))));
+    return { step, slots };
+  }
+
+  /** Runs one job's steps on the parameter and slot regions in place; returns its summed loss. */
+  private run(at: Layout, job: FusedJob, firstStep: number): number {
+    const steps = job.batches.length;
+    const batch = steps > 0 ? job.batches[0].length : 0;
+    const arena = this.arena;
+    arena.f32(at.rates, steps).set(this.rates(firstStep, steps));
+    arena.f32(at.x, job.x.length).set(job.x);
+    if (job.y instanceof Int32Array) arena.i32(at.y, job.y.length).set(job.y);
+    else arena.f32(at.y, job.y.length).set(job.y);
+    const rows = arena.i32(at.rows, steps * batch);
+    job.batches.forEach((b, s) => rows.set(b, s * batch));
     const c = this.optimizer.config;
-    const kind = this.optimizer.name === 'adam' ? 2 : slots.length > 0 ? 1 : 0;
+    const kind = this.optimizer.name === 'adam' ? 2 : at.slots.length > 0 ? 1 : 0;
     const classification = this.loss.name === 'cross-entropy';
-    const lossSum = this.exports.mlp_adapt(
-      layers, sizesAt, ACTIVATIONS[this.activation],
-      LOSSES[`${this.loss.name}/${this.loss.reduction}`], kind, ratesAt,
+    return this.exports.mlp_adapt(
+      this.sizes.length - 1, at.sizes, ACTIVATIONS[this.activation],
+      LOSSES[`${this.loss.name}/${this.loss.reduction}`], kind, at.rates,
       (c.momentum as number | undefined) ?? 0, (c.beta1 as number | undefined) ?? 0, (c.beta2 as number | undefined) ?? 0, (c.epsilon as number | undefined) ?? 0,
-      paramsAt, slotAt[0] ?? 0, slotAt[1] ?? 0, xAt, classification ? 0 : yAt, classification ? yAt : 0, rowsAt, steps, batch, workAt,
+      at.params, at.slots[0] ?? 0, at.slots[1] ?? 0, at.x, classification ? 0 : at.y, classification ? at.y : 0, at.rows, steps, batch, at.work,
     );
-    const endSlots: Record<string, HostParams> = {};
-    slots.forEach((name, i) => (endSlots[name] = this.unpack(arena.f32(slotAt[i], P))));
-    return { phi: this.unpack(arena.f32(paramsAt, P)), state: { step: (state?.step ?? 0) + steps, slots: endSlots }, lossSum };
+  }
+
+  private checkJobs(jobs: readonly FusedJob[]): void {
+    for (const job of jobs) {
+      const batch = job.batches.length > 0 ? job.batches[0].length : 0;
+      if (job.batches.some((b) => b.length !== batch)) throw new Error('fused MLP: every minibatch of a task must have the same size');
+      this.checkJob(job);
+    }
+  }
+
+  /** Adapts `theta` to one task from `state` (a fresh state when undefined). Inputs are not changed. */
+  adapt(theta: HostParams, state: FusedState | undefined, job: FusedJob): FusedResult {
+    this.checkJobs([job]);
+    const at = this.layout([job]);
+    this.pack(theta, this.arena.f32(at.params, this.paramCount), 'theta');
+    this.loadState(at, state);
+    const lossSum = this.run(at, job, state?.step ?? 0);
+    const step = (state?.step ?? 0) + job.batches.length;
+    return { phi: this.unpack(this.arena.f32(at.params, this.paramCount)), state: this.readState(at, step), lossSum };
+  }
+
+  /**
+   * Reptile's serial loop in one place: adapts `theta` to each job in turn and returns the mean of
+   * the adapted parameters (summed in job order, then divided: the same bits as core/host-params.ts
+   * hostMean of the per-job results). With `chainState` the optimizer state runs on from job to
+   * job, starting at `state`, and the final one comes back; without, every job starts from a fresh
+   * state. Parameters and states never leave the kernel's memory between jobs.
+   */
+  adaptSequence(theta: HostParams, state: FusedState | undefined, jobs: readonly FusedJob[], chainState: boolean): { mean: HostParams; state: FusedState | undefined; lossSum: number } {
+    if (jobs.length === 0) throw new Error('fused MLP: adaptSequence needs at least one job');
+    this.checkJobs(jobs);
+    const at = this.layout(jobs);
+    const P = this.paramCount;
+    const arena = this.arena;
+    const source = jobs.length > 1 ? at.theta : at.params;
+    this.pack(theta, arena.f32(source, P), 'theta');
+    let step = chainState ? (state?.step ?? 0) : 0;
+    if (chainState) this.loadState(at, state);
+    let lossSum = 0;
+    jobs.forEach((job, t) => {
+      if (jobs.length > 1) arena.f32(at.params, P).set(arena.f32(at.theta, P));
+      if (!chainState) this.loadState(at, undefined);
+      lossSum += this.run(at, job, chainState ? step : 0);
+      step = (chainState ? step : 0) + job.batches.length;
+      if (jobs.length === 1) return;
+      if (t === 0) arena.f32(at.sum, P).set(arena.f32(at.params, P));
+      else this.exports.add_into(at.sum, at.params, P);
+    });
+    if (jobs.length > 1) this.exports.divide_by(at.sum, jobs.length, P);
+    const mean = this.unpack(arena.f32(jobs.length > 1 ? at.sum : at.params, P));
+    return { mean, state: chainState ? this.readState(at, step) : undefined, lossSum };
   }
 }

@@ -152,7 +152,7 @@ test('the fused loop refuses labels, indices and sizes that would take it outsid
   assert.throws(() => fused.adapt({ ...theta, names: ['dense0/kernel', 'other'] }, undefined, job), /theta has no dense0\/bias/);
 });
 
-test('adaptSequence equals adapting task by task and averaging, bitwise, with the state chained or fresh', () => {
+test('adaptSequence equals adapting task by task and averaging, bitwise, with the state chained, common or fresh', () => {
   const c = CASES[0];
   const model = mlp(c.sizes, { activation: c.activation });
   const rng = Rng.fromSeed(12);
@@ -168,13 +168,19 @@ test('adaptSequence equals adapting task by task and averaging, bitwise, with th
       phis.push(r.phi);
       state = r.state;
     }
-    const sequence = fused.adaptSequence(theta, chain ? start : undefined, jobs, chain);
+    const sequence = fused.adaptSequence(theta, chain ? start : undefined, jobs, chain ? 'chain' : 'fresh');
     assert.deepEqual(sequence.mean.values, hostMean(phis).values, `mean (${chain ? 'chained' : 'fresh'})`);
     if (chain) {
       assert.equal(sequence.state!.step, state!.step);
       for (const name of Object.keys(state!.slots)) assert.deepEqual(sequence.state!.slots[name].values, state!.slots[name].values, `slot ${name}`);
     } else assert.equal(sequence.state, undefined);
   }
-  const single = fused.adaptSequence(theta, undefined, [jobs[1]], false);
+  // 'common': every job from the same start; the mean of the end states comes back.
+  const ends = jobs.map((job) => fused.adapt(theta, start, job));
+  const common = fused.adaptSequence(theta, start, jobs, 'common');
+  assert.deepEqual(common.mean.values, hostMean(ends.map((e) => e.phi)).values, 'common: mean of the adapted parameters');
+  assert.equal(common.state!.step, ends[0].state.step);
+  for (const name of Object.keys(start.slots)) assert.deepEqual(common.state!.slots[name].values, hostMean(ends.map((e) => e.state.slots[name])).values, `common: mean of slot ${name}`);
+  const single = fused.adaptSequence(theta, undefined, [jobs[1]], 'fresh');
   assert.deepEqual(single.mean.values, fused.adapt(theta, undefined, jobs[1]).phi.values, 'one job: its own parameters');
 });

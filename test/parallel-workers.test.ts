@@ -18,6 +18,9 @@ import { Reptile } from '../src/algorithms/reptile.js';
 import { metaTrain } from '../src/train/meta-train.js';
 import { AdaptPool } from '../src/parallel/worker-pool.js';
 import type { AdaptRecipe } from '../src/parallel/protocol.js';
+import { setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
+import { hostMean } from '../src/core/host-params.js';
+import { FusedMlp } from '../src/kernels/fused-mlp.js';
 
 await useBackend('wasm');
 
@@ -31,15 +34,18 @@ const tasks = new FewShotClassification('tiny', CLASSES, [4, 4, 1], { ways: 3, t
 const model = mlp([16, 8, 3]);
 const loss = crossEntropy('sum');
 const optimizer = adam({ learningRate: 0.01, beta1: 0 });
-const recipe: AdaptRecipe = { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout: tasks };
+// The pool itself, with the TensorFlow.js inner loop (Reptile adapts fused-MLP meta-batches in one
+// thread instead: test/kernels-fused-mlp.test.ts checks that it computes what the pool computes).
+const recipe: AdaptRecipe = { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout: tasks, fusedInnerLoop: false };
+setFusedInnerLoop(false);
 
-async function train(options: { workers: number; metaBatch: number; persist: boolean; iters?: number }): Promise<Float32Array[]> {
+async function train(options: { workers: number; metaBatch: number; persist: boolean; iters?: number; commonStart?: boolean }): Promise<Float32Array[]> {
   const pool = options.workers > 0 ? await AdaptPool.start(options.workers, recipe) : undefined;
   try {
     const rng = Rng.fromSeed(5);
     const theta = model.init(rng.fork());
     const reptile = new Reptile({ model, loss, layout: tasks }, theta, {
-      innerIters: 3, innerBatch: 4, metaBatch: options.metaBatch, innerOptimizer: optimizer, persistInnerState: options.persist, adapter: pool,
+      innerIters: 3, innerBatch: 4, metaBatch: options.metaBatch, innerOptimizer: optimizer, persistInnerState: options.persist, adapter: pool, commonStartState: options.commonStart,
     });
     disposeParams(theta);
     await metaTrain(reptile, tasks, { tasks: rng.fork(), batches: rng.fork() }, { metaIters: options.iters ?? 6, metaStep: 0.5, metaStepFinal: 0, evalInterval: 0 });
@@ -62,6 +68,19 @@ test('1, 2 and 3 workers give bitwise the same meta-parameters (inner Adam state
   assertBitwiseEqual(await train({ workers: 3, metaBatch: 5, persist: true }), one, '3 workers');
   const start = await paramsToHost(model.init(Rng.fromSeed(5).fork()));
   assert.notDeepEqual(Array.from(one[0]), Array.from(start.values[0]), 'training changed nothing');
+});
+
+test("the pool's semantics in one thread (commonStartState, no workers) give the pool's numbers, bitwise", async () => {
+  const pooled = await train({ workers: 2, metaBatch: 5, persist: true });
+  assertBitwiseEqual(await train({ workers: 0, metaBatch: 5, persist: true, commonStart: true }), pooled, 'one thread');
+  setFusedInnerLoop(true);
+  try {
+    // The fused kernel's 'common' sequence: the same to float32 rounding (not bitwise: another kernel).
+    const fused = await train({ workers: 0, metaBatch: 5, persist: true, commonStart: true });
+    fused.forEach((v, k) => v.forEach((e, i) => assert.ok(Math.abs(e - pooled[k][i]) <= 1e-4 * Math.max(1, Math.abs(e)), `parameter ${k}[${i}]`)));
+  } finally {
+    setFusedInnerLoop(false);
+  }
 });
 
 test('workers equal the serial in-process loop with a fresh inner state per task', async () => {
@@ -102,4 +121,23 @@ test('a worker that exits mid-request fails the request with an error naming it,
 test('a worker that cannot build the model fails the pool start with its message', async () => {
   const bad = { ...recipe, optimizer: { name: 'rmsprop', config: {} } };
   await assert.rejects(AdaptPool.start(2, bad), /unknown optimizer 'rmsprop'/);
+});
+
+test('a pool with the fused MLP loop in its threads computes what the fused kernel computes in one thread', async () => {
+  setFusedInnerLoop(true); // before the pool starts: its main-thread runner is built then
+  const pool = await AdaptPool.start(2, { ...recipe, fusedInnerLoop: true });
+  try {
+    const rng = Rng.fromSeed(4);
+    const theta = await paramsToHost(model.init(rng));
+    const jobs = Array.from({ length: 3 }, () => ({ ...tasks.sampleTrainTask(rng), batches: [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]] }));
+    const fused = FusedMlp.create(model.spec, lossSpec(loss), optimizer, 1)!;
+    const start = fused.adapt(theta, undefined, jobs[0]).state;
+    const local = fused.adaptSequence(theta, start, jobs, 'common');
+    const pooled = await pool.adapt(theta, start, jobs); // transfers (detaches) the jobs' examples: last
+    assert.deepEqual(local.mean.values, hostMean(pooled.results.map((r) => r.phi)).values);
+    for (const name of Object.keys(start.slots)) assert.deepEqual(local.state!.slots[name].values, hostMean(pooled.results.map((r) => r.state.slots[name])).values);
+  } finally {
+    setFusedInnerLoop(false);
+    await pool.close();
+  }
 });

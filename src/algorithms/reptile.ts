@@ -18,6 +18,8 @@ import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../n
 import type { Examples } from '../tasks/task.js';
 import { adapt, disposeBatch, toBatch } from './inner-loop.js';
 import { fusedInnerLoopFor } from './fused-inner-loop.js';
+import type { FusedMlp } from '../kernels/fused-mlp.js';
+import { stateToHostSync } from '../parallel/host-state.js';
 import { ParamStore, StateStore } from './param-store.js';
 import { minibatchIndices } from '../tasks/task.js';
 import type { MetaLearner, MetaLearnerSetup } from './meta-learner.js';
@@ -47,6 +49,11 @@ export interface ReptileOptions {
    * task instead, as the original code). The numbers do not depend on the number of workers.
    */
   adapter?: TaskAdapter;
+  /**
+   * Those semantics without an adapter, in this thread (implied by `adapter`): what the CLI's
+   * `--workers n >= 1` runs when the fused MLP kernel makes threads slower than one thread.
+   */
+  commonStartState?: boolean;
 }
 
 /** The meta-gradient Reptile feeds a meta-optimizer: theta - mean_i phi_i. */
@@ -101,8 +108,12 @@ export class Reptile implements MetaLearner {
     if (tasks.length !== this.tasksPerIteration) throw new Error(`reptile expects ${this.tasksPerIteration} tasks per meta-iteration, got ${tasks.length}`);
   }
 
-  /** Adapts theta to one task with the tfjs inner loop: k inner steps. Returns phi and the summed inner loss. */
-  protected adaptToTask(task: Examples, rng: Rng): { phi: ParamSet; lossSum: tf.Scalar } {
+  /**
+   * Adapts theta to one task with the tfjs inner loop: k inner steps. Returns phi and the summed
+   * inner loss; with `commonStart`, the task starts from the meta-iteration's inner state (not the
+   * previous task's) and its end state comes back instead of being kept.
+   */
+  protected adaptToTask(task: Examples, rng: Rng, commonStart = false): { phi: ParamSet; lossSum: tf.Scalar; end?: HostOptimizerState } {
     const { innerIters, innerBatch, innerOptimizer, persistInnerState = true } = this.options;
     const theta = this.theta.device;
     const batches = minibatchIndices(task.count, innerBatch, innerIters, rng).map((idx) => toBatch(this.setup.layout, task, idx));
@@ -110,38 +121,51 @@ export class Reptile implements MetaLearner {
     const start = persisted ?? innerOptimizer.init(theta);
     const result = adapt(this.model, this.loss, innerOptimizer, theta, start, batches);
     batches.forEach(disposeBatch);
-    if (persistInnerState) this.innerState.setDevice(result.state); // disposes `persisted`
+    let end: HostOptimizerState | undefined;
+    if (persistInnerState && commonStart) {
+      end = stateToHostSync(result.state);
+      disposeOptimizerState(result.state);
+    } else if (persistInnerState) this.innerState.setDevice(result.state); // disposes `persisted`
     else disposeOptimizerState(result.state);
     if (!persisted) disposeOptimizerState(start);
-    return { phi: result.params, lossSum: result.lossSum };
+    return { phi: result.params, lossSum: result.lossSum, end };
   }
 
   metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): tf.Scalar {
     if (this.options.adapter) throw new Error('this Reptile adapts tasks in worker threads: call metaStepAsync');
     this.checkTaskCount(tasks);
-    const { innerIters, innerBatch, innerOptimizer, persistInnerState = true } = this.options;
+    const { innerIters, innerBatch, innerOptimizer, persistInnerState = true, commonStartState = false } = this.options;
     const fused = fusedInnerLoopFor(this.model, this.loss, innerOptimizer, this.setup.layout);
     if (fused) {
-      // The fused MLP loop on the host, all tasks in one call: theta, the inner state and the
-      // adapted parameters stay in the kernel's memory; the mean comes back.
       const jobs = tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
-      const r = fused.adaptSequence(this.theta.host, persistInnerState ? this.innerState.host : undefined, jobs, persistInnerState);
-      if (persistInnerState) this.innerState.setHost(r.state);
-      this.hostOuterUpdate(r.mean, metaStepSize);
-      return tf.scalar(r.lossSum / (tasks.length * innerIters));
+      return this.fusedMetaStep(fused, jobs, metaStepSize, !persistInnerState ? 'fresh' : commonStartState ? 'common' : 'chain');
     }
     const adapted: ParamSet[] = [];
     const losses: tf.Scalar[] = [];
+    const ends: HostOptimizerState[] = [];
     for (const task of tasks) {
-      const { phi, lossSum } = this.adaptToTask(task, rng);
+      const { phi, lossSum, end } = this.adaptToTask(task, rng, commonStartState);
       adapted.push(phi);
       losses.push(lossSum);
+      if (end) ends.push(end);
     }
+    if (ends.length > 0) this.innerState.setHost(hostMeanState(ends));
     this.setParams(this.outerUpdate(adapted, metaStepSize));
     adapted.forEach(disposeParams);
     const meanLoss = tf.tidy(() => tf.div(tf.addN(losses), tasks.length * innerIters)) as tf.Scalar;
     losses.forEach((l) => l.dispose());
     return meanLoss;
+  }
+
+  /**
+   * A meta-iteration in the fused MLP kernel, in one call: theta, the inner state and the adapted
+   * parameters stay in the kernel's memory, and the mean comes back (FusedMlp.adaptSequence).
+   */
+  private fusedMetaStep(fused: FusedMlp, jobs: readonly AdaptJob[], metaStepSize: number, inner: 'chain' | 'common' | 'fresh'): tf.Scalar {
+    const r = fused.adaptSequence(this.theta.host, inner === 'fresh' ? undefined : this.innerState.host, jobs, inner);
+    if (inner !== 'fresh') this.innerState.setHost(r.state);
+    this.hostOuterUpdate(r.mean, metaStepSize);
+    return tf.scalar(r.lossSum / (jobs.length * this.options.innerIters));
   }
 
   /** One meta-iteration with the tasks adapted by `options.adapter` (in parallel). */
@@ -151,6 +175,10 @@ export class Reptile implements MetaLearner {
     this.checkTaskCount(tasks);
     // Minibatch orders are drawn here, in task order, so they do not depend on the workers.
     const jobs = tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
+    const fused = fusedInnerLoopFor(this.model, this.loss, this.options.innerOptimizer, this.setup.layout);
+    // The pool's numbers, in this thread: with the fused MLP kernel one thread runs a meta-batch
+    // faster than the pool (its messages, copies and reduction cost more than the tasks; docs/performance.md).
+    if (fused) return this.fusedMetaStep(fused, jobs, metaStepSize, persistInnerState ? 'common' : 'fresh');
     const start = persistInnerState ? this.innerState.host : undefined;
     const { results, lossSum } = await adapter.adapt(this.theta.host, start, jobs);
     this.hostOuterUpdate(hostMean(results.map((r) => r.phi)), metaStepSize);

@@ -53,6 +53,8 @@ export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainC
         persistInnerState: !config.freshInnerState,
         metaOptimizer: metaOptimizer(config),
         adapter,
+        // --workers n >= 1: the pool's semantics, also when the fused kernel runs them in this thread.
+        commonStartState: config.workers > 0 && config.metaBatch > 1,
       });
     case 'fomaml':
       return new Fomaml(setup, initialParams, { ...metaGradientOptions(config), persistInnerState: !config.freshInnerState });

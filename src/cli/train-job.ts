@@ -77,6 +77,10 @@ async function selectBackend(config: TrainConfig): Promise<string> {
  */
 async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, log: (line: string) => void): Promise<AdaptPool | undefined> {
   if (config.workers === 0 || config.metaBatch === 1) return undefined;
+  if (innerLoopUsed(config, benchmark).training === 'fused-mlp') {
+    log(`the fused MLP kernel adapts each meta-batch in this thread (faster than ${config.workers} threads for this model; the numbers are those of --workers ${config.workers})`);
+    return undefined;
+  }
   const loss = lossSpec(benchmark.loss);
   if (!loss) throw new Error(`--workers ${config.workers}: the ${benchmark.name} loss cannot be rebuilt in a worker; use --workers 0`);
   const optimizer = innerOptimizer(config);

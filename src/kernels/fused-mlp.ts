@@ -62,6 +62,9 @@ interface Layout {
   sum: number;
   theta: number;
   slots: number[];
+  /** 'common' sequences: the start state, and the running sum of the end states. */
+  startSlots: number[];
+  slotSums: number[];
   rates: number;
   x: number;
   y: number;
@@ -164,7 +167,7 @@ export class FusedMlp {
    * Lays out the instance's memory for these jobs: fixed regions first (sizes, parameters, the
    * running sum, theta, optimizer slots), then room for the largest job. Views are taken after.
    */
-  private layout(jobs: readonly FusedJob[]): Layout {
+  private layout(jobs: readonly FusedJob[], commonStart = false): Layout {
     const layers = this.sizes.length - 1;
     const P = this.paramCount;
     const arena = this.arena;
@@ -177,6 +180,8 @@ export class FusedMlp {
       sum: jobs.length > 1 ? arena.alloc(4 * P) : 0,
       theta: jobs.length > 1 ? arena.alloc(4 * P) : 0,
       slots: this.slotNames().map(() => arena.alloc(4 * P)),
+      startSlots: commonStart && jobs.length > 1 ? this.slotNames().map(() => arena.alloc(4 * P)) : [],
+      slotSums: commonStart && jobs.length > 1 ? this.slotNames().map(() => arena.alloc(4 * P)) : [],
       rates: arena.alloc(4 * most((j) => j.batches.length)),
       x: arena.alloc(4 * most((j) => j.x.length)),
       y: arena.alloc(4 * most((j) => j.y.length)),
@@ -245,34 +250,48 @@ export class FusedMlp {
   }
 
   /**
-   * Reptile's serial loop in one place: adapts `theta` to each job in turn and returns the mean of
-   * the adapted parameters (summed in job order, then divided: the same bits as core/host-params.ts
-   * hostMean of the per-job results). With `chainState` the optimizer state runs on from job to
-   * job, starting at `state`, and the final one comes back; without, every job starts from a fresh
-   * state. Parameters and states never leave the kernel's memory between jobs.
+   * A Reptile meta-iteration in one call: adapts `theta` to each job in turn and returns the mean
+   * of the adapted parameters (summed in job order, then divided: the same bits as
+   * core/host-params.ts hostMean of the per-job results). The optimizer state, by `inner`:
+   * - 'chain': runs on from job to job, starting at `state`; the last job's comes back (the
+   *   original code's serial loop);
+   * - 'common': every job starts from `state`; the mean of their end states comes back (what the
+   *   worker pool computes, in one thread);
+   * - 'fresh': every job starts from a fresh state; none comes back.
+   * Parameters and states stay in the kernel's memory between jobs.
    */
-  adaptSequence(theta: HostParams, state: FusedState | undefined, jobs: readonly FusedJob[], chainState: boolean): { mean: HostParams; state: FusedState | undefined; lossSum: number } {
+  adaptSequence(theta: HostParams, state: FusedState | undefined, jobs: readonly FusedJob[], inner: 'chain' | 'common' | 'fresh'): { mean: HostParams; state: FusedState | undefined; lossSum: number } {
     if (jobs.length === 0) throw new Error('fused MLP: adaptSequence needs at least one job');
     this.checkJobs(jobs);
-    const at = this.layout(jobs);
+    const at = this.layout(jobs, inner === 'common');
     const P = this.paramCount;
     const arena = this.arena;
-    const source = jobs.length > 1 ? at.theta : at.params;
-    this.pack(theta, arena.f32(source, P), 'theta');
-    let step = chainState ? (state?.step ?? 0) : 0;
-    if (chainState) this.loadState(at, state);
+    const many = jobs.length > 1;
+    const copy = (from: number, to: number) => arena.f32(to, P).set(arena.f32(from, P));
+    this.pack(theta, arena.f32(many ? at.theta : at.params, P), 'theta');
+    this.loadState(at, inner === 'fresh' ? undefined : state);
+    if (inner === 'common' && many) at.slots.forEach((slot, i) => copy(slot, at.startSlots[i]));
+    const first = inner === 'fresh' ? 0 : (state?.step ?? 0);
+    let step = first;
     let lossSum = 0;
     jobs.forEach((job, t) => {
-      if (jobs.length > 1) arena.f32(at.params, P).set(arena.f32(at.theta, P));
-      if (!chainState) this.loadState(at, undefined);
-      lossSum += this.run(at, job, chainState ? step : 0);
-      step = (chainState ? step : 0) + job.batches.length;
-      if (jobs.length === 1) return;
-      if (t === 0) arena.f32(at.sum, P).set(arena.f32(at.params, P));
-      else this.exports.add_into(at.sum, at.params, P);
+      if (many) copy(at.theta, at.params);
+      if (inner === 'fresh') this.loadState(at, undefined);
+      if (inner === 'common' && many && t > 0) at.slots.forEach((slot, i) => copy(at.startSlots[i], slot));
+      lossSum += this.run(at, job, inner === 'chain' ? step : first);
+      step = (inner === 'chain' ? step : first) + job.batches.length;
+      if (!many) return;
+      const sums: [number, number][] = [[at.params, at.sum], ...(inner === 'common' ? at.slots.map((slot, i): [number, number] => [slot, at.slotSums[i]]) : [])];
+      for (const [from, to] of sums) {
+        if (t === 0) copy(from, to);
+        else this.exports.add_into(to, from, P);
+      }
     });
-    if (jobs.length > 1) this.exports.divide_by(at.sum, jobs.length, P);
-    const mean = this.unpack(arena.f32(jobs.length > 1 ? at.sum : at.params, P));
-    return { mean, state: chainState ? this.readState(at, step) : undefined, lossSum };
+    if (!many) return { mean: this.unpack(arena.f32(at.params, P)), state: inner === 'fresh' ? undefined : this.readState(at, step), lossSum };
+    this.exports.divide_by(at.sum, jobs.length, P);
+    const mean = this.unpack(arena.f32(at.sum, P));
+    if (inner === 'fresh') return { mean, state: undefined, lossSum };
+    if (inner === 'common') at.slotSums.forEach((sum, i) => (this.exports.divide_by(sum, jobs.length, P), copy(sum, at.slots[i])));
+    return { mean, state: this.readState(at, step), lossSum };
   }
 }

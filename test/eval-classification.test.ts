@@ -17,7 +17,7 @@ import { adam, sgd } from '../src/nn/optimizers.js';
 import type { Model, ModelSpec } from '../src/nn/model.js';
 import { FewShotClassification, type ExampleClass } from '../src/tasks/few-shot.js';
 import type { EvalTask, Examples } from '../src/tasks/task.js';
-import { adaptToSupport } from '../src/eval/adapt.js';
+import { adaptToSupport, adaptationBatchSize } from '../src/eval/adapt.js';
 import { evaluateClassification, predictQueries, taskAccuracy } from '../src/eval/classification.js';
 
 await useBackend('wasm');
@@ -211,6 +211,31 @@ test('adaptation starts from the meta-parameters with a fresh optimizer, on mini
   assert.deepEqual(await hostValues(again), await hostValues(first));
   disposeParams(again);
   disposeParams(first);
+  disposeParams(params);
+});
+
+test('an adaptation minibatch is at most the support set: evalBatch 0 or larger than it gives the whole support set each step, no example twice', async () => {
+  const seen: string[][] = [];
+  const base = mlp([DIM, WAYS]);
+  const spy: Model = { ...base, apply: (params, x, options) => (seen.push((x.arraySync() as number[][]).map((r) => Array.from(Float32Array.from(r)).join(','))), base.apply(params, x, options)) };
+  const params = base.init(Rng.fromSeed(16));
+  const task = new FewShotClassification('prototypes', prototypeClasses(DIM, 6, 13), [DIM], { ways: WAYS, trainShots: 4, shots: 1 }).sampleEvalTask(Rng.fromSeed(17));
+  const supportRows = Array.from({ length: task.support.count }, (_, i) => Array.from(task.support.x.subarray(i * DIM, (i + 1) * DIM)).join(',')).sort();
+  const sgdStep = { optimizer: sgd({ learningRate: 0.1 }), evalIters: 3 };
+  const adapted: ParamSet[] = [];
+  for (const evalBatch of [0, 5, 10, 12]) {
+    seen.length = 0;
+    adapted.push(adaptToSupport(spy, loss, protoTasks, params, task.support, { ...sgdStep, evalBatch }, Rng.fromSeed(18)));
+    assert.equal(seen.length, 3, `evalBatch ${evalBatch}: one batch per step`);
+    for (const batch of seen) assert.deepEqual([...batch].sort(), supportRows, `evalBatch ${evalBatch}: each step is the 5 support examples, each once`);
+  }
+  assert.equal(adaptationBatchSize(0, 25), 25);
+  assert.equal(adaptationBatchSize(10, 25), 10);
+  assert.equal(adaptationBatchSize(10, 5), 5);
+  // With the sum of losses, SGD on the support set twice over would take twice the step; capped, every setting takes the same one.
+  const values = await Promise.all(adapted.map(hostValues));
+  for (const v of values.slice(1)) v.forEach((x, j) => assert.ok(Math.abs(x - values[0][j]) < 1e-6, `weight ${j}: ${x} vs ${values[0][j]}`));
+  adapted.forEach(disposeParams);
   disposeParams(params);
 });
 

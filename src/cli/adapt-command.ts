@@ -48,7 +48,7 @@ export function registerAdaptCommand(program: Command, deps: AdaptCommandDeps): 
     .addOption(new Option('--examples <file>', 'your labelled examples: CSV with a header text,label, or JSON [{"text": ..., "label": ...}] / [[text, label]]').makeOptionMandatory())
     .addOption(new Option('--input <file>', 'texts to classify, one per line (default: stdin); blank lines are skipped'))
     .addOption(new Option('--eval-iters <n>', "adaptation steps (default: the run's --eval-iters)").argParser(integer(0)))
-    .addOption(new Option('--eval-batch <n>', "adaptation minibatch size (default: the run's --eval-batch)").argParser(integer(1)))
+    .addOption(new Option('--eval-batch <n>', "adaptation minibatch size, 0: all the examples (default: the run's --eval-batch)").argParser(integer(0)))
     .addOption(new Option('--seed <n>', "seed of the minibatch order (default: the run's)").argParser(integer(0, 2 ** 31 - 1)))
     .addOption(new Option('--backend <name>', "TensorFlow.js backend (default: the run's)").choices(BACKENDS))
     .showSuggestionAfterError(false)

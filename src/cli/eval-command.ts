@@ -51,7 +51,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
     .addOption(new Option('--shots <n>', "support examples per class (default: the run's)").argParser(integer(1)))
     .addOption(new Option('--eval-samples <n>', "tasks to evaluate on (default: the run's)").argParser(integer(1)))
     .addOption(new Option('--eval-iters <n>', "adaptation steps (default: the run's)").argParser(integer(0)))
-    .addOption(new Option('--eval-batch <n>', "adaptation minibatch size (default: the run's)").argParser(integer(1)))
+    .addOption(new Option('--eval-batch <n>', "adaptation minibatch size, 0: the whole support set (default: the run's)").argParser(integer(0)))
     .addOption(new Option('--transductive', 'predict all queries in one batch (default: the run\'s setting)'))
     .addOption(new Option('--no-transductive', 'predict each query in a batch with the support set only'))
     .addOption(new Option('--seed <n>', "seed of the evaluation tasks (default: the run's)").argParser(integer(0, 2 ** 31 - 1)))

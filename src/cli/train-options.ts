@@ -129,7 +129,7 @@ export const FLAGS: FlagSpec[] = [
   { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per class (sine: grid points) in a meta-training task', parse: integer(1), defaults: per(50, 10, 15) },
   { key: 'shots', flags: '--shots <n>', description: 'examples per class (sine: points) given at evaluation', parse: integer(1), defaults: per(10, 1) },
   { key: 'transductive', flags: '--transductive', description: 'evaluate all queries in one batch (batch norm sees them together)', defaults: per(undefined, false) },
-  { key: 'evalBatch', flags: '--eval-batch <n>', description: 'minibatch size when adapting at evaluation', parse: integer(1), defaults: per(10, 5) },
+  { key: 'evalBatch', flags: '--eval-batch <n>', description: 'minibatch size when adapting at evaluation, at most the support set (0: the whole support set)', parse: integer(0), defaults: per(10, 5) },
   { key: 'evalIters', flags: '--eval-iters <n>', description: 'adaptation steps at evaluation', parse: integer(0), defaults: per(32, 50) },
   { key: 'evalSamples', flags: '--eval-samples <n>', description: 'tasks in the final evaluation', parse: integer(1), defaults: per(1000, 10000) },
   { key: 'evalInterval', flags: '--eval-interval <n>', description: 'evaluate every n meta-iterations (0: only at the end)', parse: integer(0), defaults: per(1000, 1000) },

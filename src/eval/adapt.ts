@@ -2,6 +2,9 @@
  * Test-time adaptation as the original eval.py does it: from the meta-parameters, with a fresh
  * optimizer, `evalIters` steps on minibatches of `evalBatch` drawn from the support set
  * (shuffled, consecutive, reshuffled when exhausted). The meta-parameters are never changed.
+ * A minibatch is at most the whole support set (evalBatch 0: always the whole support set):
+ * a larger one would hold an example twice, and the original's minibatches of 10 from a
+ * 5-example support set were the support set twice over.
  */
 import { disposeParams, paramsFromHost, paramsToHostSync, type ParamSet } from '../core/params.js';
 import { fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
@@ -15,9 +18,15 @@ import { minibatchIndices, type Examples, type ExampleLayoutSource } from '../ta
 
 export interface AdaptationOptions {
   evalIters: number;
+  /** Examples per step (0: the whole support set). */
   evalBatch: number;
   /** A fresh state of this optimizer is used for every task. */
   optimizer: Optimizer;
+}
+
+/** Examples per adaptation step on a support set of `supportCount` examples. */
+export function adaptationBatchSize(evalBatch: number, supportCount: number): number {
+  return evalBatch === 0 ? supportCount : Math.min(evalBatch, supportCount);
 }
 
 /**
@@ -37,7 +46,7 @@ export function adaptToSupport(
   onStep?: (step: number, params: ParamSet) => void,
   observe?: readonly number[],
 ): ParamSet {
-  const batches = minibatchIndices(support.count, options.evalBatch, options.evalIters, rng);
+  const batches = minibatchIndices(support.count, adaptationBatchSize(options.evalBatch, support.count), options.evalIters, rng);
   const watched = (step: number) => onStep && (!observe || observe.includes(step));
   const fused = options.evalIters === 0 ? undefined : fusedInnerLoopFor(model, loss, options.optimizer, layout);
   if (fused) return adaptFusedInSegments(fused, metaParams, support, batches, watched, onStep);

@@ -68,7 +68,9 @@ function ours(config: string, backend: string, workers: number, path: CodePath =
   const flags = ['--fused', String(path !== 'before'), '--fused-mlp', String(path === 'default')];
   const r = runJson(process.execPath, [join(HERE, 'speed-case.js'), '--config', config, '--backend', backend, '--workers', String(workers), '--iters', String(iters), ...flags]);
   const loop = path === 'default' && FUSED.has(config) ? 'fused MLP kernel (wasm SIMD)' : `tfjs-${r.backend}`;
-  const label = `reptile ${loop}${workers > 0 ? `, ${workers} thread${workers > 1 ? 's' : ''}` : ', serial'}${path === 'before' ? ', composed updates (before)' : ''}`;
+  const fusedTrains = path === 'default' && FUSED.has(config);
+  const threads = workers === 0 ? ', serial' : fusedTrains ? `, --workers ${workers} (in one thread)` : `, ${workers} thread${workers > 1 ? 's' : ''}`;
+  const label = `reptile ${loop}${threads}${path === 'before' ? ', composed updates (before)' : ''}`;
   return { config, implementation: label, msPerMetaIter: Number(r.msPerMetaIter), peakRssMiB: Number(r.peakRssMiB) };
 }
 

@@ -74,12 +74,14 @@ const fusedMlp = fused && values['fused-mlp'] !== 'false';
 setFusedInnerLoop(fusedMlp);
 const innerOptimizer = sine ? sgd({ learningRate: 0.02, fused }) : adam({ learningRate: 0.001, beta1: 0, fused });
 const metaBatch = sine ? 1 : 5;
-const pool = workers > 0
+// As the CLI: when the fused MLP kernel trains, --workers n >= 1 runs in this thread (no pool).
+const fusedTrains = fusedMlp && config !== 'conv';
+const pool = workers > 0 && !fusedTrains
   ? await AdaptPool.start(workers, { backend, model: model.spec, loss: lossSpec(loss)!, optimizer: { name: innerOptimizer.name, config: innerOptimizer.config }, layout: tasks, fusedInnerLoop: fusedMlp })
   : undefined;
 const rng = Rng.fromSeed(0);
 const theta = model.init(rng.fork());
-const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: 5, innerBatch: 10, metaBatch, innerOptimizer, adapter: pool });
+const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: 5, innerBatch: 10, metaBatch, innerOptimizer, adapter: pool, commonStartState: workers > 0 });
 disposeParams(theta);
 const streams = { tasks: rng.fork(), batches: rng.fork() };
 const schedule = sine ? { metaStep: 0.1, metaStepFinal: 0, evalInterval: 0 } : { metaStep: 1, metaStepFinal: 0, evalInterval: 0 };

@@ -24,7 +24,11 @@ for (const algorithm of ['reptile', 'fomaml', 'maml', 'scratch', 'joint']) {
   test(`train sine --algorithm ${algorithm}: config, summary and eval name it`, async () => {
     const out = join(dir, algorithm);
     await runOk(['train', 'sine', '--algorithm', algorithm, ...TINY, '--out', out]);
-    assert.equal((await readJson(join(out, 'config.json'))).algorithm, algorithm);
+    const config = await readJson(join(out, 'config.json'));
+    assert.equal(config.algorithm, algorithm);
+    // The sine MLP: the fused kernel trains first-order algorithms and evaluates all of them.
+    const training = { reptile: 'fused-mlp', fomaml: 'fused-mlp', maml: 'tfjs', scratch: 'none', joint: 'fused-mlp' }[algorithm as string];
+    assert.deepEqual(config.innerLoopUsed, { training, evaluation: 'fused-mlp' });
     const summary = await readJson(join(out, 'summary.json'));
     assert.equal(summary.algorithm, algorithm);
     assert.ok(Number.isFinite(summary.eval.mseAfter));

@@ -14,6 +14,12 @@ import { disposeParams, subtract, type ParamSet } from '../core/params.js';
 import { disposeOptimizerState, type OptimizerState } from '../nn/optimizers.js';
 import { adapt, trainStep, type Batch } from './inner-loop.js';
 import { MetaGradientLearner, type MetaGradientOptions, type TaskUpdate } from './meta-gradient-learner.js';
+import { fusedInnerLoopFor } from './fused-inner-loop.js';
+import { StateStore } from './param-store.js';
+import type { TaskBatchIndices } from './task-batches.js';
+import { hostSubtract } from '../core/host-params.js';
+import type { HostParams } from '../core/params.js';
+import type { Examples } from '../tasks/task.js';
 import type { MetaLearnerSetup } from './meta-learner.js';
 
 export interface FomamlOptions extends MetaGradientOptions {
@@ -23,7 +29,8 @@ export interface FomamlOptions extends MetaGradientOptions {
 
 export class Fomaml extends MetaGradientLearner {
   readonly algorithm: string = 'fomaml';
-  private innerState: OptimizerState | undefined;
+  /** Tensors, or host arrays while the fused MLP kernel adapts (param-store.ts). */
+  private readonly innerState = new StateStore();
   private readonly persist: boolean;
 
   constructor(setup: MetaLearnerSetup, initialParams: ParamSet, options: FomamlOptions) {
@@ -31,18 +38,30 @@ export class Fomaml extends MetaGradientLearner {
     this.persist = options.persistInnerState ?? true;
   }
 
+  /** With the fused MLP kernel: k - 1 steps, then the last one, each one call; u = phi_k - phi_{k-1}. */
+  protected override hostTaskUpdate(task: Examples, indices: TaskBatchIndices, theta: () => HostParams): { update: HostParams; lossSum: number } | undefined {
+    const fused = fusedInnerLoopFor(this.model, this.loss, this.options.innerOptimizer, this.setup.layout);
+    if (!fused) return undefined;
+    const start = this.persist ? this.innerState.host : undefined;
+    const adapted = fused.adapt(theta(), start, { ...task, batches: indices.adaptation });
+    const last = fused.adapt(adapted.phi, adapted.state, { ...task, batches: [indices.final] });
+    this.innerState.setHost(this.persist ? last.state : undefined);
+    return { update: hostSubtract(last.phi, adapted.phi), lossSum: adapted.lossSum + last.lossSum };
+  }
+
   protected taskUpdate(adaptation: readonly Batch[], final: Batch): TaskUpdate {
     const { innerOptimizer } = this.options;
-    const start = this.persist && this.innerState ? this.innerState : innerOptimizer.init(this.theta);
+    const persisted = this.persist ? this.innerState.device : undefined;
+    const start = persisted ?? innerOptimizer.init(this.theta);
     const adapted = adapt(this.model, this.loss, innerOptimizer, this.theta, start, adaptation);
-    disposeOptimizerState(start);
+    if (!persisted) disposeOptimizerState(start);
     const last = trainStep(this.model, this.loss, innerOptimizer, adapted.params, adapted.state, final);
     const update = subtract(last.params, adapted.params);
     disposeParams(adapted.params);
     disposeParams(last.params);
     disposeOptimizerState(adapted.state);
-    this.innerState = this.persist ? last.state : undefined;
-    if (!this.persist) disposeOptimizerState(last.state);
+    if (this.persist) this.innerState.setDevice(last.state); // disposes `persisted`
+    else disposeOptimizerState(last.state);
     const lossSum = tf.add(adapted.lossSum, last.loss) as tf.Scalar;
     adapted.lossSum.dispose();
     last.loss.dispose();
@@ -50,20 +69,16 @@ export class Fomaml extends MetaGradientLearner {
   }
 
   override optimizerStates(): Record<string, OptimizerState | undefined> {
-    return { ...super.optimizerStates(), inner: this.innerState };
+    return { ...super.optimizerStates(), inner: this.innerState.device };
   }
 
   override restoreOptimizerStates(states: Record<string, OptimizerState | undefined>): void {
     super.restoreOptimizerStates(states);
-    if ('inner' in states) {
-      disposeOptimizerState(this.innerState);
-      this.innerState = states.inner;
-    }
+    if ('inner' in states) this.innerState.setDevice(states.inner);
   }
 
   override dispose(): void {
     super.dispose();
-    disposeOptimizerState(this.innerState);
-    this.innerState = undefined;
+    this.innerState.dispose();
   }
 }

@@ -5,13 +5,13 @@
  * the annealed eps as its rate. Subclasses say how a task's minibatches become u_i.
  */
 import { tf } from '../core/tf.js';
-import { cloneParams, disposeParams, mapParams, meanParams, type ParamSet } from '../core/params.js';
+import { cloneParams, disposeParams, mapParams, meanParams, paramsFromHost, paramsToHostSync, type HostParams, type ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
 import type { Examples } from '../tasks/task.js';
 import { disposeBatch, toBatch, type Batch } from './inner-loop.js';
 import type { MetaLearner, MetaLearnerSetup } from './meta-learner.js';
-import { taskBatchIndices } from './task-batches.js';
+import { taskBatchIndices, type TaskBatchIndices } from './task-batches.js';
 
 export interface MetaGradientOptions {
   /** k: minibatches per task (k - 1 adaptation steps, then the meta-loss on the k-th). */
@@ -71,13 +71,30 @@ export abstract class MetaGradientLearner implements MetaLearner {
   /** u for one task from its k - 1 adaptation minibatches and its final one. */
   protected abstract taskUpdate(adaptation: readonly Batch[], final: Batch): TaskUpdate;
 
+  /**
+   * u for one task computed on the host (the fused MLP kernel), from its examples and minibatch
+   * indices, or undefined to use `taskUpdate`. `theta` reads the meta-parameters to the host once
+   * per meta-iteration.
+   */
+  protected hostTaskUpdate(_task: Examples, _indices: TaskBatchIndices, _theta: () => HostParams): { update: HostParams; lossSum: number } | undefined {
+    return undefined;
+  }
+
   metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): tf.Scalar {
     if (tasks.length !== this.tasksPerIteration) throw new Error(`${this.algorithm} expects ${this.tasksPerIteration} tasks per meta-iteration, got ${tasks.length}`);
     const { innerBatch, innerIters, tailShots = 0 } = this.options;
     const updates: ParamSet[] = [];
     const losses: tf.Scalar[] = [];
+    let host: HostParams | undefined;
+    const theta = () => (host ??= paramsToHostSync(this.theta));
     for (const task of tasks) {
       const indices = taskBatchIndices(this.setup.layout, task, innerBatch, innerIters, tailShots, rng);
+      const onHost = this.hostTaskUpdate(task, indices, theta);
+      if (onHost) {
+        updates.push(paramsFromHost(onHost.update));
+        losses.push(tf.scalar(onHost.lossSum));
+        continue;
+      }
       const adaptation = indices.adaptation.map((idx) => toBatch(this.setup.layout, task, idx));
       const final = toBatch(this.setup.layout, task, indices.final);
       const { update, lossSum } = this.taskUpdate(adaptation, final);

@@ -97,12 +97,13 @@ async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, back
 }
 
 /**
- * What runs the inner loops, recorded in config.json: the fused MLP kernel (Reptile's training,
- * and every algorithm's evaluation) or TensorFlow.js.
+ * What runs the inner loops, recorded in config.json: the fused MLP kernel (Reptile's and
+ * FOMAML's training, joint training on regression, every algorithm's evaluation) or TensorFlow.js.
  */
 function innerLoopUsed(config: TrainConfig, benchmark: BenchmarkSetup): { training: string; evaluation: string } {
   const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, innerOptimizer(config), benchmark.trainTasks) ? 'fused-mlp' : 'tfjs';
-  return { training: config.algorithm === 'reptile' ? fused : 'tfjs', evaluation: fused };
+  const training = { reptile: fused, fomaml: fused, maml: 'tfjs', scratch: 'none', joint: benchmark.trainTasks.kind === 'regression' ? fused : 'tfjs' }[config.algorithm];
+  return { training, evaluation: fused };
 }
 
 function readMetrics(runDir: RunDir): Promise<Record<string, unknown>[]> {

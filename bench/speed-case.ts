@@ -24,7 +24,7 @@ import type { TaskDistribution } from '../src/tasks/task.js';
 import { Reptile } from '../src/algorithms/reptile.js';
 import { metaTrain } from '../src/train/meta-train.js';
 import { AdaptPool } from '../src/parallel/worker-pool.js';
-import { setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
+import { fusedInnerLoopFor, setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
 
 const { values } = parseArgs({
   options: {
@@ -75,7 +75,7 @@ setFusedInnerLoop(fusedMlp);
 const innerOptimizer = sine ? sgd({ learningRate: 0.02, fused }) : adam({ learningRate: 0.001, beta1: 0, fused });
 const metaBatch = sine ? 1 : 5;
 // As the CLI: when the fused MLP kernel trains, --workers n >= 1 runs in this thread (no pool).
-const fusedTrains = fusedMlp && config !== 'conv';
+const fusedTrains = fusedInnerLoopFor(model, loss, innerOptimizer, tasks) !== undefined;
 const pool = workers > 0 && !fusedTrains
   ? await AdaptPool.start(workers, { backend, model: model.spec, loss: lossSpec(loss)!, optimizer: { name: innerOptimizer.name, config: innerOptimizer.config }, layout: tasks, fusedInnerLoop: fusedMlp })
   : undefined;

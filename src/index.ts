@@ -14,7 +14,7 @@ export * from './tasks/task.js';
 export { SineDistribution, type SineOptions, type SineTask } from './tasks/sine.js';
 export { TaskPool } from './tasks/task-pool.js';
 export * from './algorithms/inner-loop.js';
-export { fusedInnerLoopFor, fusedInnerLoopEnabled, setFusedInnerLoop } from './algorithms/fused-inner-loop.js';
+export { fusedInnerLoopFor, setFusedInnerLoop } from './algorithms/fused-inner-loop.js';
 export { FusedMlp, fusedMlpSupports, type FusedJob, type FusedResult, type FusedState } from './kernels/fused-mlp.js';
 export { prepareFusedKernels } from './kernels/fused-wasm.js';
 export * from './core/host-params.js';

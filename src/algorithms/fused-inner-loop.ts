@@ -19,10 +19,6 @@ export function setFusedInnerLoop(on: boolean): void {
   enabled = on;
 }
 
-export function fusedInnerLoopEnabled(): boolean {
-  return enabled;
-}
-
 const cache = new WeakMap<Model, Map<string, FusedMlp>>();
 
 /** The fused loop for this model, loss and optimizer, or undefined (use the tfjs loop). */
@@ -31,8 +27,8 @@ export function fusedInnerLoopFor(model: Model, loss: LossFn, optimizer: Pick<Op
   if (!enabled || tf.engine().isTapeOn() || !isLibraryMlp(model)) return undefined;
   const spec = lossSpec(loss);
   const targetSize = layout.targetShape.reduce((a, b) => a * b, 1);
-  const key = JSON.stringify([spec, optimizer.name, optimizer.config, targetSize]);
   if (!fusedMlpSupports(model.spec, spec, optimizer, targetSize)) return undefined;
+  const key = JSON.stringify([spec, optimizer.name, optimizer.config, targetSize]);
   let perModel = cache.get(model);
   if (!perModel) cache.set(model, (perModel = new Map()));
   // Only instances are cached: undefined can mean "not compiled yet" (a browser's main thread).

@@ -104,6 +104,12 @@ export class Reptile implements MetaLearner {
     this.theta.setDevice(params);
   }
 
+  /** Each task with its inner minibatches, drawn in task order (so not depending on any thread). */
+  private jobsFor(tasks: readonly Examples[], rng: Rng): AdaptJob[] {
+    const { innerBatch, innerIters } = this.options;
+    return tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
+  }
+
   private checkTaskCount(tasks: readonly Examples[]): void {
     if (tasks.length !== this.tasksPerIteration) throw new Error(`reptile expects ${this.tasksPerIteration} tasks per meta-iteration, got ${tasks.length}`);
   }
@@ -134,10 +140,10 @@ export class Reptile implements MetaLearner {
   metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): tf.Scalar {
     if (this.options.adapter) throw new Error('this Reptile adapts tasks in worker threads: call metaStepAsync');
     this.checkTaskCount(tasks);
-    const { innerIters, innerBatch, innerOptimizer, persistInnerState = true, commonStartState = false } = this.options;
+    const { innerIters, innerOptimizer, persistInnerState = true, commonStartState = false } = this.options;
     const fused = fusedInnerLoopFor(this.model, this.loss, innerOptimizer, this.setup.layout);
     if (fused) {
-      const jobs = tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
+      const jobs = this.jobsFor(tasks, rng);
       return this.fusedMetaStep(fused, jobs, metaStepSize, !persistInnerState ? 'fresh' : commonStartState ? 'common' : 'chain');
     }
     const adapted: ParamSet[] = [];
@@ -170,11 +176,10 @@ export class Reptile implements MetaLearner {
 
   /** One meta-iteration with the tasks adapted by `options.adapter` (in parallel). */
   async metaStepAsync(tasks: readonly Examples[], metaStepSize: number, rng: Rng): Promise<tf.Scalar> {
-    const { adapter, innerIters, innerBatch, persistInnerState = true } = this.options;
+    const { adapter, innerIters, persistInnerState = true } = this.options;
     if (!adapter) return this.metaStep(tasks, metaStepSize, rng);
     this.checkTaskCount(tasks);
-    // Minibatch orders are drawn here, in task order, so they do not depend on the workers.
-    const jobs = tasks.map((task) => ({ ...task, batches: minibatchIndices(task.count, innerBatch, innerIters, rng) }));
+    const jobs = this.jobsFor(tasks, rng);
     const fused = fusedInnerLoopFor(this.model, this.loss, this.options.innerOptimizer, this.setup.layout);
     // The pool's numbers, in this thread: with the fused MLP kernel one thread runs a meta-batch
     // faster than the pool (its messages, copies and reduction cost more than the tasks; docs/performance.md).

@@ -14,22 +14,18 @@
 import type { HostParams } from '../core/params.js';
 import type { ModelSpec } from '../nn/model.js';
 import type { LossSpec } from '../nn/losses.js';
-import { Arena, fusedInstance, type FusedExports } from './fused-wasm.js';
+import type { Optimizer } from '../nn/optimizers.js';
+import type { HostOptimizerState } from '../parallel/protocol.js';
+import { Arena, fusedInstance, splitFlat, type FusedExports } from './fused-wasm.js';
 
 const ACTIVATIONS = { relu: 0, tanh: 1 } as const;
 const LOSSES: Record<string, number> = { 'cross-entropy/mean': 0, 'cross-entropy/sum': 1, 'mse/mean': 2, 'mse/sum': 3 };
 const MAX_LAYERS = 63;
 
-export interface FusedOptimizerConfig {
-  name: string;
-  config: Readonly<Record<string, number | string | boolean>>;
-}
+export type FusedOptimizerConfig = Pick<Optimizer, 'name' | 'config'>;
 
 /** The optimizer state on the host, as the adaptation workers exchange it. */
-export interface FusedState {
-  step: number;
-  slots: Record<string, HostParams>;
-}
+export type FusedState = HostOptimizerState;
 
 /** One task: its examples and each step's minibatch (example indices, all the same size). */
 export interface FusedJob {
@@ -77,6 +73,8 @@ export class FusedMlp {
   private readonly arena: Arena;
   private readonly names: string[];
   private readonly shapes: number[][];
+  /** Values per parameter, in the kernel's order. */
+  private readonly counts: number[];
   private readonly sizes: number[];
   private readonly paramCount: number;
   private readonly activation: keyof typeof ACTIVATIONS;
@@ -97,7 +95,8 @@ export class FusedMlp {
       this.names.push(`dense${l}/kernel`, `dense${l}/bias`);
       this.shapes.push([this.sizes[l], this.sizes[l + 1]], [this.sizes[l + 1]]);
     }
-    this.paramCount = this.shapes.reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
+    this.counts = this.shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
+    this.paramCount = this.counts.reduce((a, b) => a + b, 0);
   }
 
   /** A fused loop for this setting, or undefined when it is not covered (use the tfjs path). */
@@ -132,7 +131,7 @@ export class FusedMlp {
     let offset = 0;
     this.names.forEach((name, i) => {
       const at = host.names.indexOf(name);
-      const size = this.shapes[i].reduce((a, b) => a * b, 1);
+      const size = this.counts[i];
       if (at < 0 || host.values[at].length !== size) throw new Error(`fused MLP: ${what} has no ${name} of ${size} values`);
       target.set(host.values[at], offset);
       offset += size;
@@ -140,27 +139,25 @@ export class FusedMlp {
   }
 
   private unpack(source: Float32Array): HostParams {
-    let offset = 0;
-    const values = this.shapes.map((shape) => {
-      const size = shape.reduce((a, b) => a * b, 1);
-      const v = source.slice(offset, offset + size);
-      offset += size;
-      return v;
-    });
-    return { names: this.names.slice(), shapes: this.shapes.map((s) => s.slice()), values };
+    return splitFlat(source, this.names, this.shapes);
   }
 
   /** The kernel indexes memory with these: out-of-range values would read or write outside the task. */
-  private checkJob(job: FusedJob): void {
+  private checkJobs(jobs: readonly FusedJob[]): void {
     const inputs = this.sizes[0];
     const outputs = this.sizes[this.sizes.length - 1];
-    if (job.x.length !== job.count * inputs) throw new Error(`fused MLP: ${job.count} examples need ${job.count * inputs} inputs, got ${job.x.length}`);
     const classification = this.loss.name === 'cross-entropy';
-    if (job.y.length !== job.count * (classification ? 1 : outputs)) throw new Error(`fused MLP: ${job.count} examples need ${job.count * (classification ? 1 : outputs)} targets, got ${job.y.length}`);
-    if (classification && job.y.some((label) => !Number.isInteger(label) || label < 0 || label >= outputs)) {
-      throw new Error(`fused MLP: class labels must be integers in [0, ${outputs})`);
+    for (const job of jobs) {
+      const batch = job.batches.length > 0 ? job.batches[0].length : 0;
+      if (job.batches.some((b) => b.length !== batch)) throw new Error('fused MLP: every minibatch of a task must have the same size');
+      if (job.x.length !== job.count * inputs) throw new Error(`fused MLP: ${job.count} examples need ${job.count * inputs} inputs, got ${job.x.length}`);
+      const targets = job.count * (classification ? 1 : outputs);
+      if (job.y.length !== targets) throw new Error(`fused MLP: ${job.count} examples need ${targets} targets, got ${job.y.length}`);
+      if (classification && job.y.some((label) => !Number.isInteger(label) || label < 0 || label >= outputs)) {
+        throw new Error(`fused MLP: class labels must be integers in [0, ${outputs})`);
+      }
+      for (const b of job.batches) for (const row of b) if (!Number.isInteger(row) || row < 0 || row >= job.count) throw new Error(`fused MLP: example index ${row} is not in [0, ${job.count})`);
     }
-    for (const b of job.batches) for (const row of b) if (!Number.isInteger(row) || row < 0 || row >= job.count) throw new Error(`fused MLP: example index ${row} is not in [0, ${job.count})`);
   }
 
   /**
@@ -230,23 +227,10 @@ export class FusedMlp {
     );
   }
 
-  private checkJobs(jobs: readonly FusedJob[]): void {
-    for (const job of jobs) {
-      const batch = job.batches.length > 0 ? job.batches[0].length : 0;
-      if (job.batches.some((b) => b.length !== batch)) throw new Error('fused MLP: every minibatch of a task must have the same size');
-      this.checkJob(job);
-    }
-  }
-
   /** Adapts `theta` to one task from `state` (a fresh state when undefined). Inputs are not changed. */
   adapt(theta: HostParams, state: FusedState | undefined, job: FusedJob): FusedResult {
-    this.checkJobs([job]);
-    const at = this.layout([job]);
-    this.pack(theta, this.arena.f32(at.params, this.paramCount), 'theta');
-    this.loadState(at, state);
-    const lossSum = this.run(at, job, state?.step ?? 0);
-    const step = (state?.step ?? 0) + job.batches.length;
-    return { phi: this.unpack(this.arena.f32(at.params, this.paramCount)), state: this.readState(at, step), lossSum };
+    const r = this.adaptSequence(theta, state, [job], 'chain');
+    return { phi: r.mean, state: r.state!, lossSum: r.lossSum };
   }
 
   /**

@@ -2,6 +2,7 @@
  * The WebAssembly module built from native/fused-mlp.c (scripts/build-wasm.sh): loading it in
  * Node and in browsers, and a bump allocator over an instance's memory.
  */
+import type { HostParams } from '../core/params.js';
 import { FUSED_MLP_WASM_BASE64 } from './fused-mlp-wasm.js';
 
 export interface FusedExports {
@@ -85,6 +86,18 @@ export async function prepareFusedKernels(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A host parameter set of these names and shapes, copied out of consecutive values of `flat`. */
+export function splitFlat(flat: Float32Array, names: readonly string[], shapes: readonly (readonly number[])[]): HostParams {
+  let offset = 0;
+  const values = shapes.map((shape) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const v = flat.slice(offset, offset + size);
+    offset += size;
+    return v;
+  });
+  return { names: names.slice(), shapes: shapes.map((s) => s.slice()), values };
 }
 
 /** A new instance (its own memory), or undefined while the module is not compiled. */

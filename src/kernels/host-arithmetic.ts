@@ -6,17 +6,16 @@
  * thread, created on first use; undefined while the module cannot be compiled synchronously.
  */
 import type { HostParams } from '../core/params.js';
-import { Arena, fusedInstance, type FusedExports } from './fused-wasm.js';
+import { Arena, fusedInstance, splitFlat, type FusedExports } from './fused-wasm.js';
 
-let instance: { exports: FusedExports; arena: Arena } | undefined | null;
+let instance: { exports: FusedExports; arena: Arena } | undefined;
 
 function wasm(): { exports: FusedExports; arena: Arena } | undefined {
-  if (instance === undefined) {
+  if (!instance) {
     const exports = fusedInstance();
-    if (!exports) return undefined;
-    instance = { exports, arena: new Arena(exports) };
+    if (exports) instance = { exports, arena: new Arena(exports) };
   }
-  return instance ?? undefined;
+  return instance;
 }
 
 const total = (p: HostParams) => p.values.reduce((n, v) => n + v.length, 0);
@@ -30,13 +29,7 @@ function copyIn(arena: Arena, at: number, p: HostParams): void {
 }
 
 function copyOut(arena: Arena, at: number, like: HostParams): HostParams {
-  let offset = 0;
-  const values = like.values.map((v) => {
-    const out = arena.f32(at + 4 * offset, v.length).slice();
-    offset += v.length;
-    return out;
-  });
-  return { names: like.names.slice(), shapes: like.shapes.map((s) => s.slice()), values };
+  return splitFlat(arena.f32(at, total(like)), like.names, like.shapes);
 }
 
 /** ((s0 + s1) + s2 ...) / n, or undefined when the wasm module is not available. */

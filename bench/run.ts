@@ -42,8 +42,9 @@ const { values } = parseArgs({
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
 const ITERS: Record<string, number> = { mlp: 500, conv: 10, sine: 3000 };
-/** Configurations whose model the fused MLP inner loop covers. */
+/** Configurations whose model the fused MLP inner loop covers (the tfjs paths run fewer iterations there). */
 const FUSED = new Set(['mlp', 'sine']);
+const KERNEL_LABELS: Record<string, string> = { 'fused-mlp': 'fused MLP kernel (wasm SIMD)', 'fused-cnn': 'fused CNN kernel (native)' };
 const INNER_STEPS: Record<string, number> = { mlp: 25, conv: 25, sine: 5 };
 const scale = Number(values.scale);
 
@@ -54,7 +55,7 @@ interface Row {
   peakRssMiB: number;
 }
 
-function runJson(command: string, args: string[]): Record<string, number | string> {
+function runJson(command: string, args: string[]): Record<string, number | string | boolean> {
   const out = execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
@@ -65,11 +66,10 @@ function ours(config: string, backend: string, workers: number, path: CodePath =
   // The tfjs paths are several times slower on the fused configurations: fewer iterations.
   const slower = path !== 'default' && FUSED.has(config) ? 5 : 1;
   const iters = Math.max(2, Math.round((ITERS[config] * scale) / slower));
-  const flags = ['--fused', String(path !== 'before'), '--fused-mlp', String(path === 'default')];
+  const flags = ['--fused', String(path !== 'before'), '--fused-loop', String(path === 'default')];
   const r = runJson(process.execPath, [join(HERE, 'speed-case.js'), '--config', config, '--backend', backend, '--workers', String(workers), '--iters', String(iters), ...flags]);
-  const loop = path === 'default' && FUSED.has(config) ? 'fused MLP kernel (wasm SIMD)' : `tfjs-${r.backend}`;
-  const fusedTrains = path === 'default' && FUSED.has(config);
-  const threads = workers === 0 ? ', serial' : fusedTrains ? `, --workers ${workers} (in one thread)` : `, ${workers} thread${workers > 1 ? 's' : ''}`;
+  const loop = KERNEL_LABELS[String(r.innerLoop)] ?? `tfjs-${r.backend}`;
+  const threads = workers === 0 ? ', serial' : r.inThread ? `, --workers ${workers} (in one thread)` : `, ${workers} thread${workers > 1 ? 's' : ''}`;
   const label = `reptile ${loop}${threads}${path === 'before' ? ', composed updates (before)' : ''}`;
   return { config, implementation: label, msPerMetaIter: Number(r.msPerMetaIter), peakRssMiB: Number(r.peakRssMiB) };
 }

@@ -3,7 +3,7 @@
  * meta-training loop on one configuration, printing one JSON line
  * {config, backend, workers, metaIters, msPerMetaIter, cpuMsPerMetaIter, peakRssMiB}.
  *
- *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N] [--fused false] [--fused-mlp false]
+ *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N] [--fused false] [--fused-loop false]
  *
  * mlp / conv: the article's 784-64-64-5 MLP or the paper's Omniglot CNN; 5-way, train-shots 10,
  * inner-batch 10, inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0 with its state kept across
@@ -35,8 +35,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '5' },
     // 'false': the composed optimizer updates (the code before the fused kernels), for before/after.
     fused: { type: 'string', default: 'true' },
-    // 'false': the tfjs inner loop (stacked on the pool) instead of the fused MLP loop (native/fused-mlp.c).
-    'fused-mlp': { type: 'string', default: 'true' },
+    // 'false': the tfjs inner loop (stacked on the pool) instead of the fused kernels (native/*.c).
+    'fused-loop': { type: 'string', default: 'true' },
   },
 });
 const config = values.config!;
@@ -70,14 +70,16 @@ const model = sine
     : conv({ variant: 'omniglot', classes: 5, inputShape: [28, 28, 1], init: 'tensorflow' });
 const loss = sine ? meanSquaredError() : crossEntropy('sum');
 const fused = values.fused !== 'false';
-const fusedMlp = fused && values['fused-mlp'] !== 'false';
-setFusedInnerLoop(fusedMlp);
+const fusedLoops = fused && values['fused-loop'] !== 'false';
+setFusedInnerLoop(fusedLoops);
 const innerOptimizer = sine ? sgd({ learningRate: 0.02, fused }) : adam({ learningRate: 0.001, beta1: 0, fused });
 const metaBatch = sine ? 1 : 5;
-// As the CLI: when the fused MLP kernel trains, --workers n >= 1 runs in this thread (no pool).
-const fusedTrains = fusedInnerLoopFor(model, loss, innerOptimizer, tasks) !== undefined;
-const pool = workers > 0 && !fusedTrains
-  ? await AdaptPool.start(workers, { backend, model: model.spec, loss: lossSpec(loss)!, optimizer: { name: innerOptimizer.name, config: innerOptimizer.config }, layout: tasks, fusedInnerLoop: fusedMlp })
+// As the CLI: when a fused kernel trains that threads do not help (the MLP's), --workers n >= 1
+// runs in this thread (no pool).
+const fusedLoop = fusedInnerLoopFor(model, loss, innerOptimizer, tasks);
+const inThread = fusedLoop !== undefined && !fusedLoop.threadsHelp;
+const pool = workers > 0 && !inThread
+  ? await AdaptPool.start(workers, { backend, model: model.spec, loss: lossSpec(loss)!, optimizer: { name: innerOptimizer.name, config: innerOptimizer.config }, layout: tasks, fusedInnerLoop: fusedLoops })
   : undefined;
 const rng = Rng.fromSeed(0);
 const theta = model.init(rng.fork());
@@ -95,4 +97,4 @@ const cpu = process.cpuUsage(cpuStart);
 const cpuMs = (cpu.user + cpu.system) / 1000 / iters;
 reptile.dispose();
 await pool?.close();
-console.log(JSON.stringify({ config, backend, workers, fused, fusedMlp, metaIters: iters, msPerMetaIter: ms, cpuMsPerMetaIter: cpuMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ config, backend, workers, fused, fusedLoops, innerLoop: fusedLoop?.kernel ?? 'tfjs', inThread, metaIters: iters, msPerMetaIter: ms, cpuMsPerMetaIter: cpuMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));

@@ -15,7 +15,10 @@ export { SineDistribution, type SineOptions, type SineTask } from './tasks/sine.
 export { TaskPool } from './tasks/task-pool.js';
 export * from './algorithms/inner-loop.js';
 export { fusedInnerLoopFor, setFusedInnerLoop } from './algorithms/fused-inner-loop.js';
-export { FusedMlp, fusedMlpSupports, type FusedJob, type FusedResult, type FusedState } from './kernels/fused-mlp.js';
+export { FusedLoop, type FusedJob, type FusedResult, type FusedState } from './kernels/fused-loop.js';
+export { FusedMlp, fusedMlpSupports } from './kernels/fused-mlp.js';
+export { FusedCnn, fusedCnnSupports } from './kernels/fused-cnn.js';
+export { nativeKernelsStatus } from './kernels/fused-native.js';
 export { prepareFusedKernels } from './kernels/fused-wasm.js';
 export * from './core/host-params.js';
 export type { MetaLearner, MetaLearnerSetup } from './algorithms/meta-learner.js';

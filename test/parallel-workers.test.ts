@@ -19,8 +19,8 @@ import { metaTrain } from '../src/train/meta-train.js';
 import { AdaptPool } from '../src/parallel/worker-pool.js';
 import type { AdaptRecipe } from '../src/parallel/protocol.js';
 import { setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
-import { hostMean } from '../src/core/host-params.js';
 import { FusedMlp } from '../src/kernels/fused-mlp.js';
+import { assertPoolEqualsOneThread } from './support/fused-pool.js';
 
 await useBackend('wasm');
 
@@ -130,12 +130,7 @@ test('a pool with the fused MLP loop in its threads computes what the fused kern
     const rng = Rng.fromSeed(4);
     const theta = await paramsToHost(model.init(rng));
     const jobs = Array.from({ length: 3 }, () => ({ ...tasks.sampleTrainTask(rng), batches: [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]] }));
-    const fused = FusedMlp.create(model.spec, lossSpec(loss), optimizer, 1)!;
-    const start = fused.adapt(theta, undefined, jobs[0]).state;
-    const local = fused.adaptSequence(theta, start, jobs, 'common');
-    const pooled = await pool.adapt(theta, start, jobs); // transfers (detaches) the jobs' examples: last
-    assert.deepEqual(local.mean.values, hostMean(pooled.results.map((r) => r.phi)).values);
-    for (const name of Object.keys(start.slots)) assert.deepEqual(local.state!.slots[name].values, hostMean(pooled.results.map((r) => r.state.slots[name])).values);
+    await assertPoolEqualsOneThread(pool, FusedMlp.create(model.spec, lossSpec(loss), optimizer, 1)!, theta, jobs);
   } finally {
     setFusedInnerLoop(false);
     await pool.close();

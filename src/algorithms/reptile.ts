@@ -18,7 +18,7 @@ import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../n
 import type { Examples } from '../tasks/task.js';
 import { adapt, disposeBatch, toBatch } from './inner-loop.js';
 import { fusedInnerLoopFor } from './fused-inner-loop.js';
-import type { FusedMlp } from '../kernels/fused-mlp.js';
+import type { FusedLoop } from '../kernels/fused-loop.js';
 import { stateToHostSync } from '../parallel/host-state.js';
 import { ParamStore, StateStore } from './param-store.js';
 import { minibatchIndices } from '../tasks/task.js';
@@ -51,7 +51,7 @@ export interface ReptileOptions {
   adapter?: TaskAdapter;
   /**
    * Those semantics without an adapter, in this thread (implied by `adapter`): what the CLI's
-   * `--workers n >= 1` runs when the fused MLP kernel makes threads slower than one thread.
+   * `--workers n >= 1` runs when a fused kernel makes threads slower than one thread (the MLP's).
    */
   commonStartState?: boolean;
 }
@@ -164,10 +164,10 @@ export class Reptile implements MetaLearner {
   }
 
   /**
-   * A meta-iteration in the fused MLP kernel, in one call: theta, the inner state and the adapted
-   * parameters stay in the kernel's memory, and the mean comes back (FusedMlp.adaptSequence).
+   * A meta-iteration in a fused kernel, in one call: theta, the inner state and the adapted
+   * parameters stay in the kernel's memory, and the mean comes back (FusedLoop.adaptSequence).
    */
-  private fusedMetaStep(fused: FusedMlp, jobs: readonly AdaptJob[], metaStepSize: number, inner: 'chain' | 'common' | 'fresh'): tf.Scalar {
+  private fusedMetaStep(fused: FusedLoop, jobs: readonly AdaptJob[], metaStepSize: number, inner: 'chain' | 'common' | 'fresh'): tf.Scalar {
     const r = fused.adaptSequence(this.theta.host, inner === 'fresh' ? undefined : this.innerState.host, jobs, inner);
     if (inner !== 'fresh') this.innerState.setHost(r.state);
     this.hostOuterUpdate(r.mean, metaStepSize);
@@ -183,7 +183,7 @@ export class Reptile implements MetaLearner {
     const fused = fusedInnerLoopFor(this.model, this.loss, this.options.innerOptimizer, this.setup.layout);
     // The pool's numbers, in this thread: with the fused MLP kernel one thread runs a meta-batch
     // faster than the pool (its messages, copies and reduction cost more than the tasks; docs/performance.md).
-    if (fused) return this.fusedMetaStep(fused, jobs, metaStepSize, persistInnerState ? 'common' : 'fresh');
+    if (fused && !fused.threadsHelp) return this.fusedMetaStep(fused, jobs, metaStepSize, persistInnerState ? 'common' : 'fresh');
     const start = persistInnerState ? this.innerState.host : undefined;
     const { results, lossSum } = await adapter.adapt(this.theta.host, start, jobs);
     this.hostOuterUpdate(hostMean(results.map((r) => r.phi)), metaStepSize);

@@ -17,6 +17,7 @@ import { buildLearner, innerOptimizer } from './build.js';
 import { AdaptPool } from '../parallel/worker-pool.js';
 import { lossSpec } from '../nn/losses.js';
 import { fusedInnerLoopFor, setFusedInnerLoop } from '../algorithms/fused-inner-loop.js';
+import type { FusedLoop } from '../kernels/fused-loop.js';
 import { runStreams } from './streams.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
@@ -77,8 +78,9 @@ async function selectBackend(config: TrainConfig): Promise<string> {
  */
 async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, log: (line: string) => void): Promise<AdaptPool | undefined> {
   if (config.workers === 0 || config.metaBatch === 1) return undefined;
-  if (innerLoopUsed(config, benchmark).training === 'fused-mlp') {
-    log(`the fused MLP kernel adapts each meta-batch in this thread (faster than ${config.workers} threads for this model; the numbers are those of --workers ${config.workers})`);
+  const fused = trainingKernel(config, benchmark);
+  if (fused && !fused.threadsHelp) {
+    log(`the ${fused.kernel} kernel adapts each meta-batch in this thread (faster than ${config.workers} threads for this model; the numbers are those of --workers ${config.workers})`);
     return undefined;
   }
   const loss = lossSpec(benchmark.loss);
@@ -96,13 +98,20 @@ async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, back
   return pool;
 }
 
+/** The fused kernel that trains this run's inner loops (Reptile, FOMAML, joint training on regression), if any. */
+function trainingKernel(config: TrainConfig, benchmark: BenchmarkSetup): FusedLoop | undefined {
+  const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, innerOptimizer(config), benchmark.trainTasks);
+  const trains = { reptile: true, fomaml: true, maml: false, scratch: false, joint: benchmark.trainTasks.kind === 'regression' }[config.algorithm];
+  return trains ? fused : undefined;
+}
+
 /**
- * What runs the inner loops, recorded in config.json: the fused MLP kernel (Reptile's and
- * FOMAML's training, joint training on regression, every algorithm's evaluation) or TensorFlow.js.
+ * What runs the inner loops, recorded in config.json: a fused kernel ('fused-mlp', 'fused-cnn')
+ * or TensorFlow.js, for training and for every algorithm's evaluation.
  */
 function innerLoopUsed(config: TrainConfig, benchmark: BenchmarkSetup): { training: string; evaluation: string } {
-  const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, innerOptimizer(config), benchmark.trainTasks) ? 'fused-mlp' : 'tfjs';
-  const training = { reptile: fused, fomaml: fused, maml: 'tfjs', scratch: 'none', joint: benchmark.trainTasks.kind === 'regression' ? fused : 'tfjs' }[config.algorithm];
+  const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, innerOptimizer(config), benchmark.trainTasks)?.kernel ?? 'tfjs';
+  const training = config.algorithm === 'scratch' ? 'none' : (trainingKernel(config, benchmark)?.kernel ?? 'tfjs');
   return { training, evaluation: fused };
 }
 

@@ -8,7 +8,7 @@
  */
 import { disposeParams, paramsFromHost, paramsToHostSync, type ParamSet } from '../core/params.js';
 import { fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
-import type { FusedMlp, FusedState } from '../kernels/fused-mlp.js';
+import type { FusedLoop, FusedState } from '../kernels/fused-loop.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
@@ -70,7 +70,7 @@ export function adaptToSupport(
 
 /** The fused loop, in one call per stretch of steps between the steps `onStep` watches. */
 function adaptFusedInSegments(
-  fused: FusedMlp,
+  fused: FusedLoop,
   metaParams: ParamSet,
   support: Examples,
   batches: readonly number[][],

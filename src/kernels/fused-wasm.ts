@@ -46,28 +46,50 @@ export function fusedModule(): WebAssembly.Module | undefined {
   return compiled;
 }
 
-/** A byte region of the instance's memory: offsets are bytes, 16-aligned. */
+/**
+ * Linear memory a kernel works in: a WebAssembly instance's, or an ArrayBuffer handed to the native
+ * addon (fused-native.ts). Offsets below `start` are never handed out, so 0 can mean "none".
+ */
+export interface KernelMemory {
+  readonly start: number;
+  /** The current buffer (it changes when the memory grows: take views after every `ensure`). */
+  buffer(): ArrayBuffer;
+  /** Makes the memory at least `bytes` long, keeping its contents. */
+  ensure(bytes: number): void;
+}
+
+/** A WebAssembly instance's memory, from its heap base on. */
+export function wasmMemory(exports: FusedExports): KernelMemory {
+  return {
+    start: exports.__heap_base.value as number,
+    buffer: () => exports.memory.buffer as ArrayBuffer,
+    ensure(bytes) {
+      const missing = bytes - exports.memory.buffer.byteLength;
+      if (missing > 0) exports.memory.grow(Math.ceil(missing / 65536));
+    },
+  };
+}
+
+/** A bump allocator over a kernel's memory: offsets are bytes, 16-aligned. */
 export class Arena {
   private top: number;
-  constructor(private readonly exports: FusedExports) {
-    this.top = exports.__heap_base.value as number;
+  constructor(readonly memory: KernelMemory) {
+    this.top = memory.start;
   }
   reset(): void {
-    this.top = this.exports.__heap_base.value as number;
+    this.top = this.memory.start;
   }
   alloc(bytes: number): number {
     const at = (this.top + 15) & ~15;
     this.top = at + bytes;
-    const memory = this.exports.memory;
-    const missing = this.top - memory.buffer.byteLength;
-    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+    this.memory.ensure(this.top);
     return at;
   }
   f32(at: number, length: number): Float32Array {
-    return new Float32Array(this.exports.memory.buffer, at, length);
+    return new Float32Array(this.memory.buffer(), at, length);
   }
   i32(at: number, length: number): Int32Array {
-    return new Int32Array(this.exports.memory.buffer, at, length);
+    return new Int32Array(this.memory.buffer(), at, length);
   }
 }
 

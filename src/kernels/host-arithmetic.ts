@@ -6,14 +6,14 @@
  * thread, created on first use; undefined while the module cannot be compiled synchronously.
  */
 import type { HostParams } from '../core/params.js';
-import { Arena, fusedInstance, splitFlat, type FusedExports } from './fused-wasm.js';
+import { Arena, fusedInstance, splitFlat, wasmMemory, type FusedExports } from './fused-wasm.js';
 
 let instance: { exports: FusedExports; arena: Arena } | undefined;
 
 function wasm(): { exports: FusedExports; arena: Arena } | undefined {
   if (!instance) {
     const exports = fusedInstance();
-    if (exports) instance = { exports, arena: new Arena(exports) };
+    if (exports) instance = { exports, arena: new Arena(wasmMemory(exports)) };
   }
   return instance;
 }

@@ -89,6 +89,14 @@ export function batchNormBatchStats(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.T
   });
 }
 
+/** The models this factory made: only they are known to compute exactly what their spec says. */
+const madeHere = new WeakSet<Model>();
+
+/** Whether `model` is a CNN made by `conv` (so kernels may compute it from its spec alone). */
+export function isLibraryConv(model: Model): boolean {
+  return madeHere.has(model);
+}
+
 /** A CNN from a full spec (as `buildModel` passes) or from options with defaults. */
 export function conv(options: ConvOptions | ConvSpec): Model {
   const spec = convSpec(options);
@@ -97,7 +105,7 @@ export function conv(options: ConvOptions | ConvSpec): Model {
   const stride = spec.variant === 'omniglot' ? 2 : 1;
   const pool = spec.variant === 'miniimagenet';
 
-  return {
+  const model: Model = {
     spec,
     inputShape: [...spec.inputShape],
     outputSize: spec.classes,
@@ -139,6 +147,8 @@ export function conv(options: ConvOptions | ConvSpec): Model {
       });
     },
   };
+  madeHere.add(model);
+  return model;
 }
 
 export function omniglotConv(classes: number, options: Omit<ConvOptions, 'variant' | 'classes'> = {}): Model {

@@ -1,0 +1,155 @@
+/*
+ * Node-API binding of the fused CNN inner loop (fused-cnn.c), built at install time by node-gyp
+ * (binding.gyp) with the machine's own vector instructions.
+ *
+ * Memory is one ArrayBuffer owned by JavaScript (src/kernels/fused-native.ts), passed first to
+ * every call; pointer arguments are byte offsets into it, 0 meaning "none" (the JavaScript arena
+ * never hands out offset 0). The same calling convention as the WebAssembly kernels, whose
+ * pointers are offsets into the instance's memory, so fused-loop.ts drives both alike.
+ */
+#include <node_api.h>
+#include <stdint.h>
+
+#include "fused-cnn.h"
+
+#define MAX_ARGS 24
+
+typedef struct {
+  napi_env env;
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  uint8_t *base;
+  size_t bytes;
+  int failed;
+} Call;
+
+static int fail(Call *c, const char *message) {
+  if (!c->failed) napi_throw_error(c->env, NULL, message);
+  c->failed = 1;
+  return 0;
+}
+
+/* Reads the arguments; with_memory: the first is the ArrayBuffer. */
+static int begin(napi_env env, napi_callback_info info, Call *c, size_t expected, int with_memory) {
+  c->env = env;
+  c->argc = MAX_ARGS;
+  c->failed = 0;
+  c->base = NULL;
+  c->bytes = 0;
+  if (napi_get_cb_info(env, info, &c->argc, c->argv, NULL, NULL) != napi_ok) return fail(c, "fused CNN: cannot read the arguments");
+  if (c->argc != expected) return fail(c, "fused CNN: wrong number of arguments");
+  if (with_memory) {
+    void *data;
+    bool is_buffer;
+    if (napi_is_arraybuffer(env, c->argv[0], &is_buffer) != napi_ok || !is_buffer) return fail(c, "fused CNN: the first argument must be an ArrayBuffer");
+    napi_get_arraybuffer_info(env, c->argv[0], &data, &c->bytes);
+    c->base = data;
+  }
+  return 1;
+}
+
+static int int_arg(Call *c, size_t i) {
+  int32_t v = 0;
+  if (napi_get_value_int32(c->env, c->argv[i], &v) != napi_ok) fail(c, "fused CNN: expected an integer argument");
+  return v;
+}
+
+static float float_arg(Call *c, size_t i) {
+  double v = 0;
+  if (napi_get_value_double(c->env, c->argv[i], &v) != napi_ok) fail(c, "fused CNN: expected a number argument");
+  return (float)v;
+}
+
+/* A byte offset into the memory, as a pointer to `bytes` bytes (NULL for offset 0). */
+static void *ptr_arg(Call *c, size_t i, size_t bytes) {
+  int64_t at = 0;
+  if (napi_get_value_int64(c->env, c->argv[i], &at) != napi_ok) return fail(c, "fused CNN: expected an offset"), NULL;
+  if (at == 0) return NULL;
+  if (at < 0 || (at & 3) || (uint64_t)at + bytes > c->bytes) return fail(c, "fused CNN: an offset lies outside the memory"), NULL;
+  return c->base + at;
+}
+
+static napi_value number(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+/* cnn_param_count(H, W, C, F, classes, S) and cnn_work_floats(..., batch) */
+static napi_value param_count(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, &c, 6, 0)) return NULL;
+  int a[6];
+  for (int i = 0; i < 6; i++) a[i] = int_arg(&c, i);
+  return c.failed ? NULL : number(env, cnn_param_count(a[0], a[1], a[2], a[3], a[4], a[5]));
+}
+
+static napi_value work_floats(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, &c, 7, 0)) return NULL;
+  int a[7];
+  for (int i = 0; i < 7; i++) a[i] = int_arg(&c, i);
+  return c.failed ? NULL : number(env, cnn_work_floats(a[0], a[1], a[2], a[3], a[4], a[5], a[6]));
+}
+
+/*
+ * cnn_adapt(memory, H, W, C, F, classes, S, loss, kind, rates, momentum, beta1, beta2, epsilon,
+ * params, slot1, slot2, x, labels, rows, steps, batch, work, count): as fused-cnn.c, with the
+ * number of examples last so that every region's size is checked before the kernel runs.
+ */
+static napi_value adapt(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, &c, 24, 1)) return NULL;
+  int H = int_arg(&c, 1), W = int_arg(&c, 2), C = int_arg(&c, 3), F = int_arg(&c, 4), classes = int_arg(&c, 5), S = int_arg(&c, 6);
+  int loss = int_arg(&c, 7), kind = int_arg(&c, 8);
+  int steps = int_arg(&c, 20), batch = int_arg(&c, 21), count = int_arg(&c, 23);
+  if (c.failed) return NULL;
+  if (H < 1 || W < 1 || C < 1 || F < 1 || classes < 1 || S < 1 || steps < 0 || batch < 1 || count < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
+  size_t P = (size_t)cnn_param_count(H, W, C, F, classes, S) * 4;
+  size_t work = (size_t)cnn_work_floats(H, W, C, F, classes, S, batch) * 4;
+  const float *rates = ptr_arg(&c, 9, (size_t)steps * 4);
+  float momentum = float_arg(&c, 10), beta1 = float_arg(&c, 11), beta2 = float_arg(&c, 12), epsilon = float_arg(&c, 13);
+  float *params = ptr_arg(&c, 14, P), *slot1 = ptr_arg(&c, 15, P), *slot2 = ptr_arg(&c, 16, P);
+  const float *x = ptr_arg(&c, 17, (size_t)count * H * W * C * 4);
+  const int *labels = ptr_arg(&c, 18, (size_t)count * 4), *rows = ptr_arg(&c, 19, (size_t)steps * batch * 4);
+  float *scratch = ptr_arg(&c, 22, work);
+  if (c.failed) return NULL;
+  if (!params || !x || !labels || !rows || !scratch || (steps > 0 && !rates)) return fail(&c, "fused CNN: a required region is missing"), NULL;
+  if ((kind >= 1 && !slot1) || (kind == 2 && !slot2)) return fail(&c, "fused CNN: the optimizer's slots are missing"), NULL;
+  return number(env, cnn_adapt(H, W, C, F, classes, S, loss, kind, rates, momentum, beta1, beta2, epsilon, params, slot1, slot2, x, labels, rows, steps, batch, scratch));
+}
+
+/* add_into(memory, acc, x, n) and divide_by(memory, acc, d, n) */
+static napi_value add_into(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, &c, 4, 1)) return NULL;
+  int n = int_arg(&c, 3);
+  float *acc = ptr_arg(&c, 1, (size_t)n * 4);
+  const float *x = ptr_arg(&c, 2, (size_t)n * 4);
+  if (c.failed || !acc || !x) return fail(&c, "fused CNN: add_into needs two regions"), NULL;
+  cnn_add_into(acc, x, n);
+  return NULL;
+}
+
+static napi_value divide_by(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, &c, 4, 1)) return NULL;
+  int n = int_arg(&c, 3);
+  float *acc = ptr_arg(&c, 1, (size_t)n * 4);
+  float d = float_arg(&c, 2);
+  if (c.failed || !acc) return fail(&c, "fused CNN: divide_by needs a region"), NULL;
+  cnn_divide_by(acc, d, n);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+    {"cnn_param_count", NULL, param_count, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"cnn_work_floats", NULL, work_floats, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"cnn_adapt", NULL, adapt, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"add_into", NULL, add_into, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"divide_by", NULL, divide_by, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}

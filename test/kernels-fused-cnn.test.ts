@@ -1,0 +1,161 @@
+/**
+ * The fused CNN inner loop (native/fused-cnn.c in the native addon, via src/kernels/fused-cnn.ts)
+ * against the TensorFlow.js inner loop on the cpu backend: the same parameters, optimizer state,
+ * summed loss and adapted model outputs after several steps, for Adam, SGD and momentum, mean and
+ * summed cross-entropy, with shapes that take every path of the kernel (odd and non-square
+ * images, several input channels, 16 and 64 filters, batch 1, 'same' padding on either side).
+ *
+ * The conv biases are compared through the outputs only: batch norm cancels them, so their
+ * gradient is rounding noise that Adam turns into +-lr moves, different in every implementation.
+ *
+ * The addon is built when the package is installed; where it could not be (no compiler), these
+ * tests are skipped, unless REPTILE_REQUIRE_NATIVE=1 (CI) makes its absence a failure.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../src/core/tf.js';
+import { useBackend } from '../src/core/backend.js';
+import { Rng } from '../src/core/rng.js';
+import { disposeParams, paramsFromHost, paramsToHost, paramsToHostSync, type HostParams } from '../src/core/params.js';
+import { hostMean } from '../src/core/host-params.js';
+import { conv, convSpec } from '../src/nn/conv.js';
+import { mlp } from '../src/nn/mlp.js';
+import { crossEntropy, lossSpec, meanSquaredError, type LossFn } from '../src/nn/losses.js';
+import { adam, disposeOptimizerState, sgd, type Optimizer } from '../src/nn/optimizers.js';
+import { adapt, disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
+import { stateToHost } from '../src/parallel/host-state.js';
+import { minibatchIndices, type ExampleLayoutSource, type Examples } from '../src/tasks/task.js';
+import { FusedCnn, fusedCnnSupports } from '../src/kernels/fused-cnn.js';
+import { nativeKernels, nativeKernelsStatus } from '../src/kernels/fused-native.js';
+
+await useBackend('cpu');
+
+const built = nativeKernels() !== undefined;
+const skip = built ? false : process.env.REPTILE_REQUIRE_NATIVE === '1' ? false : `the native addon is ${nativeKernelsStatus()}`;
+
+test('the native addon is built where CI requires it', { skip: process.env.REPTILE_REQUIRE_NATIVE !== '1' }, () => {
+  assert.ok(built, `native addon: ${nativeKernelsStatus()}`);
+});
+
+interface Case {
+  name: string;
+  inputShape: [number, number, number];
+  filters: number;
+  classes: number;
+  loss: LossFn;
+  optimizer: Optimizer;
+  batch: number;
+}
+
+const CASES: Case[] = [
+  { name: 'Omniglot shapes (28x28x1, 64 filters, 5-way), Adam beta1 0', inputShape: [28, 28, 1], filters: 64, classes: 5, loss: crossEntropy(), optimizer: adam({ learningRate: 0.001, beta1: 0, fused: false }), batch: 10 },
+  { name: 'odd non-square 3-channel images, 16 filters, summed loss, Adam beta1 0.9', inputShape: [13, 9, 3], filters: 16, classes: 3, loss: crossEntropy('sum'), optimizer: adam({ learningRate: 0.003, beta1: 0.9, fused: false }), batch: 7 },
+  { name: '32 filters (not a whole register block), SGD', inputShape: [10, 11, 2], filters: 32, classes: 4, loss: crossEntropy(), optimizer: sgd({ learningRate: 0.05, fused: false }), batch: 6 },
+  { name: 'momentum SGD, 48 filters, batch 1', inputShape: [8, 8, 1], filters: 48, classes: 2, loss: crossEntropy(), optimizer: sgd({ learningRate: 0.01, momentum: 0.9, fused: false }), batch: 1 },
+];
+
+const layout = (c: Case): ExampleLayoutSource => ({ kind: 'classification', inputShape: c.inputShape, targetShape: [] });
+
+function taskFor(c: Case, rng: Rng): Examples {
+  const count = 12;
+  const size = c.inputShape.reduce((a, b) => a * b, 1);
+  return { count, x: Float32Array.from({ length: count * size }, () => rng.uniform(0, 1)), y: Int32Array.from({ length: count }, (_, i) => i % c.classes) };
+}
+
+function assertClose(actual: HostParams, expected: HostParams, what: string, tolerance: number): void {
+  assert.deepEqual(actual.names, expected.names);
+  expected.values.forEach((v, k) => {
+    if (/^conv\d+\/bias$/.test(expected.names[k])) return;
+    const mine = actual.values[k];
+    assert.equal(mine.length, v.length);
+    v.forEach((e, i) => assert.ok(Math.abs(mine[i] - e) <= tolerance * Math.max(1, Math.abs(e)), `${what} ${expected.names[k]}[${i}]: fused ${mine[i]}, tfjs ${e}`));
+  });
+}
+
+for (const c of CASES) {
+  test(`fused CNN inner loop equals the tfjs inner loop: ${c.name}`, { skip }, async () => {
+    const model = conv({ variant: 'omniglot', classes: c.classes, inputShape: c.inputShape, filters: c.filters });
+    const rng = Rng.fromSeed(7);
+    const theta = model.init(rng.fork());
+    const task = taskFor(c, rng);
+    const optimizer = c.optimizer;
+    // A start state that is not zero: two steps on other minibatches.
+    const warmBatches = minibatchIndices(task.count, c.batch, 2, rng).map((b) => toBatch(layout(c), task, b));
+    const fresh = optimizer.init(theta);
+    const warm = adapt(model, c.loss, optimizer, theta, fresh, warmBatches);
+    warmBatches.forEach(disposeBatch);
+    disposeOptimizerState(fresh);
+    warm.lossSum.dispose();
+
+    const steps = minibatchIndices(task.count, c.batch, 4, rng);
+    const batches = steps.map((b) => toBatch(layout(c), task, b));
+    const reference = adapt(model, c.loss, optimizer, warm.params, warm.state, batches);
+    batches.forEach(disposeBatch);
+
+    const fused = FusedCnn.create(model.spec, lossSpec(c.loss), optimizer, 1);
+    assert.ok(fused, 'the fused CNN covers this case');
+    const startTheta = await paramsToHost(warm.params);
+    const startState = await stateToHost(warm.state);
+    const thetaCopy = startTheta.values.map((v) => v.slice());
+    const out = fused.adapt(startTheta, startState, { ...task, batches: steps });
+
+    assertClose(out.phi, await paramsToHost(reference.params), 'phi', 1e-4);
+    const refState = await stateToHost(reference.state);
+    assert.equal(out.state.step, refState.step);
+    for (const name of Object.keys(refState.slots)) assertClose(out.state.slots[name], refState.slots[name], `slot ${name}`, 1e-4);
+    const refLoss = (await reference.lossSum.data())[0];
+    assert.ok(Math.abs(out.lossSum - refLoss) <= 1e-4 * Math.max(1, Math.abs(refLoss)), `loss sum: fused ${out.lossSum}, tfjs ${refLoss}`);
+    startTheta.values.forEach((v, k) => assert.deepEqual(v, thetaCopy[k], 'the inputs are not changed'));
+    // The adapted models compute the same outputs (biases included).
+    const mine = paramsFromHost(out.phi);
+    const [a, b] = tf.tidy(() => {
+      const x = tf.tensor(task.x, [task.count, ...c.inputShape]);
+      return [model.apply(mine, x).dataSync(), model.apply(reference.params, x).dataSync()];
+    });
+    b.forEach((e, i) => assert.ok(Math.abs(a[i] - e) <= 1e-3 * Math.max(1, Math.abs(e)), `logit ${i}: fused ${a[i]}, tfjs ${e}`));
+
+    for (const t of [theta, warm.params, reference.params, mine]) disposeParams(t);
+    disposeOptimizerState(warm.state);
+    disposeOptimizerState(reference.state);
+    reference.lossSum.dispose();
+  });
+}
+
+test('the fused CNN is deterministic, and adaptSequence equals task-by-task adaptation and averaging, bitwise', { skip }, () => {
+  const c = CASES[1];
+  const model = conv({ variant: 'omniglot', classes: c.classes, inputShape: c.inputShape, filters: c.filters });
+  const rng = Rng.fromSeed(9);
+  const theta = paramsToHostSync(model.init(rng.fork()));
+  const fused = FusedCnn.create(model.spec, lossSpec(c.loss), c.optimizer, 1)!;
+  const jobs = [0, 1, 2].map(() => ({ ...taskFor(c, rng), batches: minibatchIndices(12, c.batch, 3, rng) }));
+  const once = fused.adapt(theta, undefined, jobs[0]);
+  assert.deepEqual(fused.adapt(theta, undefined, jobs[0]).phi.values, once.phi.values, 'the same inputs, the same bits');
+  const ends = jobs.map((job) => fused.adapt(theta, once.state, job));
+  const common = fused.adaptSequence(theta, once.state, jobs, 'common');
+  assert.deepEqual(common.mean.values, hostMean(ends.map((e) => e.phi)).values, 'common: mean of the adapted parameters');
+  for (const name of Object.keys(once.state.slots)) assert.deepEqual(common.state!.slots[name].values, hostMean(ends.map((e) => e.state.slots[name])).values, `common: mean of slot ${name}`);
+  let state = once.state;
+  const chained = jobs.map((job) => ((state = fused.adapt(theta, state, job).state), state));
+  const chain = fused.adaptSequence(theta, once.state, jobs, 'chain');
+  assert.deepEqual(chain.state!.slots.m.values, chained[2].slots.m.values, 'chain: the last job\'s state');
+});
+
+test('the fused CNN covers only what it computes, and refuses out-of-range labels and indices', { skip }, () => {
+  const adamOpt = adam({ learningRate: 0.001 });
+  const ce = lossSpec(crossEntropy());
+  assert.ok(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5 }), ce, adamOpt, 1));
+  assert.equal(fusedCnnSupports(convSpec({ variant: 'miniimagenet', classes: 5 }), ce, adamOpt, 1), false, 'max-pooling variant');
+  assert.equal(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5, filters: 24 }), ce, adamOpt, 1), false, 'filters not a multiple of 16');
+  assert.equal(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5 }), lossSpec(meanSquaredError()), adamOpt, 5), false, 'squared error');
+  assert.equal(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5 }), undefined, adamOpt, 1), false, "a user's own loss");
+  assert.equal(fusedCnnSupports(mlp([4, 3]).spec, ce, adamOpt, 1), false, 'an MLP');
+  const c = CASES[3];
+  const model = conv({ variant: 'omniglot', classes: c.classes, inputShape: c.inputShape, filters: c.filters });
+  const fused = FusedCnn.create(model.spec, ce, adamOpt, 1)!;
+  const theta = paramsToHostSync(model.init(Rng.fromSeed(1)));
+  const job = { count: 2, x: new Float32Array(128), y: Int32Array.of(0, 1), batches: [[0, 1]] };
+  assert.ok(fused.adapt(theta, undefined, job));
+  assert.throws(() => fused.adapt(theta, undefined, { ...job, y: Int32Array.of(0, 2) }), /labels must be integers in \[0, 2\)/);
+  assert.throws(() => fused.adapt(theta, undefined, { ...job, batches: [[0, 5]] }), /example index 5/);
+  assert.throws(() => fused.adapt(theta, undefined, { ...job, x: new Float32Array(127) }), /need 128 inputs/);
+});

@@ -39,7 +39,7 @@ export interface TrainConfig {
   adamBeta2: number;
   freshInnerState: boolean;
   workers: number;
-  /** fused: the library's MLP runs its inner loops in the WebAssembly kernel where it applies; tfjs: never. */
+  /** fused: the library's MLP (WebAssembly) and Omniglot CNN (native addon) run their inner loops in fused kernels where they apply; tfjs: never. */
   innerLoop: 'fused' | 'tfjs';
   /** fomaml/maml: examples per class in the final minibatch, held apart (0: none). */
   fomlTail: number;
@@ -123,8 +123,8 @@ export const FLAGS: FlagSpec[] = [
   { key: 'adamBeta1', flags: '--adam-beta1 <b>', description: "inner Adam's beta1 (the paper: 0)", parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta2', flags: '--adam-beta2 <b>', description: "inner Adam's beta2", parse: real(0, 0.999999), defaults: same(0.999) },
   { key: 'freshInnerState', flags: '--fresh-inner-state', description: 'reset the inner optimizer state for every task (the original keeps it)', defaults: same(false) },
-  { key: 'workers', flags: '--workers <n>', description: "threads adapting a meta-batch's tasks in parallel: the main one and n - 1 worker threads (default: the number of cores). With n >= 1, every task of a meta-batch starts from the same inner optimizer state and the next continues from their average; 0: serial in one thread, chaining the state from task to task as the original. Results do not depend on n >= 1. When the fused MLP kernel trains (--inner-loop), one thread is faster and runs them (no worker threads start)", parse: integer(0, 256), defaults: same(defaultWorkerCount()) },
-  { key: 'innerLoop', flags: '--inner-loop <kind>', description: "fused: an MLP with cross-entropy or squared error and an SGD or Adam inner optimizer takes each task's inner steps (training and evaluation) in one WebAssembly SIMD kernel (native/fused-mlp.c; the same numbers as tfjs to float32 rounding, several times faster); other models and algorithms use TensorFlow.js. tfjs: TensorFlow.js everywhere", choices: ['fused', 'tfjs'], defaults: same('fused') },
+  { key: 'workers', flags: '--workers <n>', description: "threads adapting a meta-batch's tasks in parallel: the main one and n - 1 worker threads (default: the number of cores). With n >= 1, every task of a meta-batch starts from the same inner optimizer state and the next continues from their average; 0: serial in one thread, chaining the state from task to task as the original. Results do not depend on n >= 1. When the fused MLP kernel trains (--inner-loop), one thread is faster and runs them (no worker threads start); the fused CNN kernel uses the threads", parse: integer(0, 256), defaults: same(defaultWorkerCount()) },
+  { key: 'innerLoop', flags: '--inner-loop <kind>', description: "fused: with an SGD or Adam inner optimizer, each task's inner steps (training and evaluation) run in one kernel call: an MLP with cross-entropy or squared error in WebAssembly SIMD (native/fused-mlp.c), the Omniglot CNN (--model conv, filters a multiple of 16) with cross-entropy in the native addon built at install (native/fused-cnn.c; where it was not built, TensorFlow.js); the same numbers as tfjs to float32 rounding, several times faster. Other models and algorithms use TensorFlow.js. tfjs: TensorFlow.js everywhere", choices: ['fused', 'tfjs'], defaults: same('fused') },
   { key: 'fomlTail', flags: '--foml-tail <n>', description: 'fomaml, maml: the final minibatch (the meta-loss) is n examples per class held apart from the adaptation minibatches (0: the last of --inner-iters minibatches)', parse: integer(0), defaults: same(0) },
   { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per class (sine: grid points) in a meta-training task', parse: integer(1), defaults: per(50, 10, 15) },
   { key: 'shots', flags: '--shots <n>', description: 'examples per class (sine: points) given at evaluation', parse: integer(1), defaults: per(10, 1) },

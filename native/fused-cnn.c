@@ -39,13 +39,20 @@
 #else
 #define R 3
 #endif
+/* Channels per block of the filter gradient: a divisor of the usual channel counts (16, 32, 64), so no channel takes the slow path. */
+#ifndef RF
+#define RF 4
+#endif
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef float vfu __attribute__((vector_size(VW * 4), aligned(4)));
+typedef int vi __attribute__((vector_size(VW * 4)));
 #define VLOAD(p) (*(const vfu *)(p))
 #define VSTORE(p, v) (*(vfu *)(p) = (v))
 #define VZERO ((vf){0})
 #define VSPLAT(s) (VZERO + (s))
+/* x where the lane's condition (a comparison of vectors) holds, else +0. */
+#define VSELECT(cond, x) ((vf)((vi)(x) & (cond)))
 
 #define BLOCKS 4
 #define TAPS 9
@@ -202,21 +209,21 @@ static void conv_filter_gradient(const Block *k, int M, const int *base, const f
     for (int f0 = 0; f0 < F; f0 += CB) {
       int c = 0;
       if (f0 + CB <= F) {
-        for (; c + R <= C; c += R) {
-          vf acc[R][NV];
-          for (int r = 0; r < R; r++)
+        for (; c + RF <= C; c += RF) {
+          vf acc[RF][NV];
+          for (int r = 0; r < RF; r++)
             for (int v = 0; v < NV; v++) acc[r][v] = VZERO;
           for (int p = 0; p < M; p++) {
             const float *a = pin + base[p] + toff + c;
             const float *d = dz + (long)p * F + f0;
             vf dv[NV];
             for (int v = 0; v < NV; v++) dv[v] = VLOAD(d + v * VW);
-            for (int r = 0; r < R; r++) {
+            for (int r = 0; r < RF; r++) {
               vf s = VSPLAT(a[r]);
               for (int v = 0; v < NV; v++) acc[r][v] += s * dv[v];
             }
           }
-          for (int r = 0; r < R; r++)
+          for (int r = 0; r < RF; r++)
             for (int v = 0; v < NV; v++) VSTORE(gt + (long)(c + r) * F + f0 + v * VW, acc[r][v]);
         }
       }
@@ -286,34 +293,41 @@ static void conv_input_gradient(const Block *k, int M, const int *base, const fl
 
 /* ---- batch norm, ReLU, the dense layer and the loss ---- */
 
+/* Per-channel vectors of a row of F channels: F / VW of them, at most MAX_VECTORS. */
+#define MAX_VECTORS 64
+
 /*
  * Normalises z [M, F] in place into xhat with the batch's mean and biased variance, keeps
  * 1 / sqrt(var + eps), and writes relu(gamma xhat + beta) into the next block's padded input
- * (or the flat features).
+ * (or the flat features). Every pass walks the rows in order with the channels in vectors, so
+ * each channel's sums are taken over the pixels in order, as a scalar loop would.
  */
 static void batch_norm_relu_forward(const Block *k, int N, float *z, float *rstd, const float *gamma, const float *beta, float *next, int next_pw, int next_pad_top, int next_pad_left, int next_ph) {
-  const int F = k->F, M = N * k->OH * k->OW;
-  for (int f = 0; f < F; f++) {
-    float sum = 0.0f;
-    for (int p = 0; p < M; p++) sum += z[(long)p * F + f];
-    float mean = sum / M;
-    float sq = 0.0f;
-    for (int p = 0; p < M; p++) {
-      float d = z[(long)p * F + f] - mean;
-      sq += d * d;
+  const int F = k->F, M = N * k->OH * k->OW, V = F / VW;
+  vf mean[MAX_VECTORS], sq[MAX_VECTORS], scale[MAX_VECTORS];
+  for (int v = 0; v < V; v++) mean[v] = sq[v] = VZERO;
+  for (int p = 0; p < M; p++)
+    for (int v = 0; v < V; v++) mean[v] += VLOAD(z + (long)p * F + v * VW);
+  for (int v = 0; v < V; v++) mean[v] /= (float)M;
+  for (int p = 0; p < M; p++)
+    for (int v = 0; v < V; v++) {
+      vf d = VLOAD(z + (long)p * F + v * VW) - mean[v];
+      sq[v] += d * d;
     }
-    float r = 1.0f / sqrtf(sq / M + 1e-3f);
-    rstd[f] = r;
-    for (int p = 0; p < M; p++) z[(long)p * F + f] = (z[(long)p * F + f] - mean) * r;
+  for (int v = 0; v < V; v++) {
+    for (int i = 0; i < VW; i++) rstd[v * VW + i] = 1.0f / sqrtf(sq[v][i] / M + 1e-3f);
+    scale[v] = VLOAD(rstd + v * VW);
   }
-  for (int n = 0; n < N; n++)
+  for (int n = 0, p = 0; n < N; n++)
     for (int y = 0; y < k->OH; y++)
-      for (int x = 0; x < k->OW; x++) {
-        const float *h = z + (((long)n * k->OH + y) * k->OW + x) * F;
+      for (int x = 0; x < k->OW; x++, p++) {
+        float *h = z + (long)p * F;
         float *out = next + (((long)n * next_ph + y + next_pad_top) * next_pw + x + next_pad_left) * F;
-        for (int f = 0; f < F; f++) {
-          float a = gamma[f] * h[f] + beta[f];
-          out[f] = a > 0.0f ? a : 0.0f;
+        for (int v = 0; v < V; v++) {
+          vf xhat = (VLOAD(h + v * VW) - mean[v]) * scale[v];
+          VSTORE(h + v * VW, xhat);
+          vf a = VLOAD(gamma + v * VW) * xhat + VLOAD(beta + v * VW);
+          VSTORE(out + v * VW, VSELECT(a > 0.0f, a));
         }
       }
 }
@@ -323,30 +337,35 @@ static void batch_norm_relu_forward(const Block *k, int N, float *z, float *rstd
  * the conv output's: dgamma, dbeta, the bias gradient, and dz [M, F].
  */
 static void batch_norm_relu_backward(const Block *k, int N, const float *xhat, const float *rstd, const float *gamma, const float *act, const float *da, int next_pw, int next_pad_top, int next_pad_left, int next_ph, float *dy, float *dz, float *gbias, float *ggamma, float *gbeta) {
-  const int F = k->F, M = N * k->OH * k->OW;
+  const int F = k->F, M = N * k->OH * k->OW, V = F / VW;
+  vf sg[MAX_VECTORS], sb[MAX_VECTORS], sz[MAX_VECTORS];
+  for (int v = 0; v < V; v++) sg[v] = sb[v] = sz[v] = VZERO;
   for (int n = 0, p = 0; n < N; n++)
     for (int y = 0; y < k->OH; y++)
       for (int x = 0; x < k->OW; x++, p++) {
         long at = (((long)n * next_ph + y + next_pad_top) * next_pw + x + next_pad_left) * F;
-        for (int f = 0; f < F; f++) dy[(long)p * F + f] = act[at + f] > 0.0f ? da[at + f] : 0.0f;
+        for (int v = 0; v < V; v++) {
+          vf d = VSELECT(VLOAD(act + at + v * VW) > 0.0f, VLOAD(da + at + v * VW));
+          VSTORE(dy + (long)p * F + v * VW, d);
+          sb[v] += d;
+          sg[v] += d * VLOAD(xhat + (long)p * F + v * VW);
+        }
       }
-  for (int f = 0; f < F; f++) {
-    float sg = 0.0f, sb = 0.0f;
-    for (int p = 0; p < M; p++) {
-      float d = dy[(long)p * F + f];
-      sb += d;
-      sg += d * xhat[(long)p * F + f];
-    }
-    ggamma[f] = sg;
-    gbeta[f] = sb;
-    float scale = gamma[f] * rstd[f], mb = sb / M, mg = sg / M, sz = 0.0f;
-    for (int p = 0; p < M; p++) {
-      float d = scale * (dy[(long)p * F + f] - mb - xhat[(long)p * F + f] * mg);
-      dz[(long)p * F + f] = d;
-      sz += d;
-    }
-    gbias[f] = sz;
+  vf scale[MAX_VECTORS], mb[MAX_VECTORS], mg[MAX_VECTORS];
+  for (int v = 0; v < V; v++) {
+    VSTORE(ggamma + v * VW, sg[v]);
+    VSTORE(gbeta + v * VW, sb[v]);
+    scale[v] = VLOAD(gamma + v * VW) * VLOAD(rstd + v * VW);
+    mb[v] = sb[v] / (float)M;
+    mg[v] = sg[v] / (float)M;
   }
+  for (int p = 0; p < M; p++)
+    for (int v = 0; v < V; v++) {
+      vf d = scale[v] * (VLOAD(dy + (long)p * F + v * VW) - mb[v] - VLOAD(xhat + (long)p * F + v * VW) * mg[v]);
+      VSTORE(dz + (long)p * F + v * VW, d);
+      sz[v] += d;
+    }
+  for (int v = 0; v < V; v++) VSTORE(gbias + v * VW, sz[v]);
 }
 
 /* Logits, loss and the logits' gradient (in place), as src/nn/losses.ts's softmax cross-entropy. */

@@ -4,11 +4,12 @@
  * shapes, optimizers and the original's Reptile loop) with 1 and 2 threads, in one invocation.
  * Each row runs in a process of its own (bench/speed-case.ts) so its peak RSS is its own.
  *
- *   npm run bench [-- --configs mlp,conv,sine --workers 0,2 --backends wasm --scale 1 --tfjs --before --json]
+ *   npm run bench [-- --configs mlp,conv,sine --workers 0,2 --backends wasm --scale 1 --tfjs --wasm-cnn --before --json]
  *
- * Our rows use the default code path (the fused MLP inner loop where it applies); --tfjs adds rows
- * with the TensorFlow.js inner loop (--inner-loop tfjs), --before a row with the code path
- * before any speed work (serial, tfjs inner loop, composed optimizer updates).
+ * Our rows use the default code path (the fused kernels: the MLP's in wasm SIMD, the CNN's in the
+ * native addon); --tfjs adds rows with the TensorFlow.js inner loop (--inner-loop tfjs),
+ * --wasm-cnn CNN rows with the fused CNN kernel's wasm build (where no addon is built), --before a
+ * row with the code path before any speed work (serial, tfjs inner loop, composed optimizer updates).
  *
  * mlp:  the article's 784-64-64-5 MLP, Omniglot 5-way, train-shots 10, inner-batch 10,
  *       inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0
@@ -33,18 +34,22 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     // Adds a row per configuration with the code path before the speed work: serial, composed optimizer updates.
     before: { type: 'boolean', default: false },
-    // Adds rows with the TensorFlow.js inner loop instead of the fused MLP kernel (where that applies).
+    // Adds rows with the TensorFlow.js inner loop instead of the fused kernels.
     tfjs: { type: 'boolean', default: false },
+    // Adds CNN rows with the fused CNN kernel's WebAssembly build (what runs where the native addon is not built).
+    'wasm-cnn': { type: 'boolean', default: false },
     'no-pytorch': { type: 'boolean', default: false },
   },
 });
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
-const ITERS: Record<string, number> = { mlp: 500, conv: 10, sine: 3000 };
-/** Configurations whose model the fused MLP inner loop covers (the tfjs paths run fewer iterations there). */
-const FUSED = new Set(['mlp', 'sine']);
-const KERNEL_LABELS: Record<string, string> = { 'fused-mlp': 'fused MLP kernel (wasm SIMD)', 'fused-cnn': 'fused CNN kernel (native)' };
+const ITERS: Record<string, number> = { mlp: 500, conv: 50, sine: 3000 };
+const KERNEL_LABELS: Record<string, string> = {
+  'fused-mlp': 'fused MLP kernel (wasm SIMD)',
+  'fused-cnn-native': 'fused CNN kernel (native)',
+  'fused-cnn-wasm': 'fused CNN kernel (wasm SIMD)',
+};
 const INNER_STEPS: Record<string, number> = { mlp: 25, conv: 25, sine: 5 };
 const scale = Number(values.scale);
 
@@ -60,13 +65,13 @@ function runJson(command: string, args: string[]): Record<string, number | strin
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-type CodePath = 'default' | 'tfjs' | 'before';
+type CodePath = 'default' | 'tfjs' | 'before' | 'wasm';
 
 function ours(config: string, backend: string, workers: number, path: CodePath = 'default'): Row {
-  // The tfjs paths are several times slower on the fused configurations: fewer iterations.
-  const slower = path !== 'default' && FUSED.has(config) ? 5 : 1;
+  // The other paths are several times slower than the fused kernels: fewer iterations.
+  const slower = path === 'default' ? 1 : path === 'wasm' ? 3 : 5;
   const iters = Math.max(2, Math.round((ITERS[config] * scale) / slower));
-  const flags = ['--fused', String(path !== 'before'), '--fused-loop', String(path === 'default')];
+  const flags = ['--fused', String(path !== 'before'), '--fused-loop', String(path === 'default' || path === 'wasm'), '--native', String(path !== 'wasm')];
   const r = runJson(process.execPath, [join(HERE, 'speed-case.js'), '--config', config, '--backend', backend, '--workers', String(workers), '--iters', String(iters), ...flags]);
   const loop = KERNEL_LABELS[String(r.innerLoop)] ?? `tfjs-${r.backend}`;
   const threads = workers === 0 ? ', serial' : r.inThread ? `, --workers ${workers} (in one thread)` : `, ${workers} thread${workers > 1 ? 's' : ''}`;
@@ -100,7 +105,8 @@ for (const config of values.configs!.split(',')) {
   for (const backend of values.backends!.split(',')) {
     if (values.before) rows.push(ours(config, backend, 0, 'before'));
     const workerCounts = config === 'sine' ? [0] : values.workers!.split(',').map(Number);
-    if (values.tfjs && FUSED.has(config)) for (const workers of workerCounts) rows.push(ours(config, backend, workers, 'tfjs'));
+    if (values.tfjs) for (const workers of workerCounts) rows.push(ours(config, backend, workers, 'tfjs'));
+    if (values['wasm-cnn'] && config === 'conv') for (const workers of workerCounts) rows.push(ours(config, backend, workers, 'wasm'));
     for (const workers of workerCounts) rows.push(ours(config, backend, workers));
   }
   if (torch) for (const threads of [1, 2]) rows.push(pytorch(config, threads));

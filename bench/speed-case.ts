@@ -3,7 +3,7 @@
  * meta-training loop on one configuration, printing one JSON line
  * {config, backend, workers, metaIters, msPerMetaIter, cpuMsPerMetaIter, peakRssMiB}.
  *
- *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N] [--fused false] [--fused-loop false]
+ *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N] [--fused false] [--fused-loop false] [--native false]
  *
  * mlp / conv: the article's 784-64-64-5 MLP or the paper's Omniglot CNN; 5-way, train-shots 10,
  * inner-batch 10, inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0 with its state kept across
@@ -37,8 +37,11 @@ const { values } = parseArgs({
     fused: { type: 'string', default: 'true' },
     // 'false': the tfjs inner loop (stacked on the pool) instead of the fused kernels (native/*.c).
     'fused-loop': { type: 'string', default: 'true' },
+    // 'false': the fused CNN kernel's WebAssembly build instead of the native addon (here and in the pool's threads).
+    native: { type: 'string', default: 'true' },
   },
 });
+if (values.native === 'false') process.env.REPTILE_NATIVE = '0';
 const config = values.config!;
 if (!['mlp', 'conv', 'sine'].includes(config)) throw new Error(`--config must be mlp, conv or sine, got ${config}`);
 const workers = Number(values.workers);

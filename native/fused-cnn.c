@@ -2,7 +2,8 @@
  * The whole inner loop of the paper's Omniglot CNN in one call: k optimizer steps on minibatches
  * of one task (forward pass, loss, backward pass, update), in portable C with GCC/clang vector
  * types, so one source builds natively (AVX-512 or AVX2 with FMA, via node-gyp at install time:
- * binding.gyp, native/node-addon.c) and could build for any other SIMD width.
+ * binding.gyp, native/node-addon.c) and to 4-wide WebAssembly SIMD (scripts/build-wasm.sh), which
+ * pages and machines without a compiler use.
  *
  * Why by hand: a training step of this CNN on 10 images is about 80 million multiply-adds in
  * three convolution passes per layer (forward, filter gradient, input gradient). TensorFlow.js's
@@ -22,7 +23,17 @@
  */
 #include "fused-cnn.h"
 
+#ifdef __wasm__
+/* The WebAssembly build is freestanding (no libc). */
+#include "freestanding-math.h"
+#define EXP exp_d
+#define LOG log_d
+#else
 #include <math.h>
+#define EXP exp
+#define LOG log
+#endif
+#define SQRTF __builtin_sqrtf
 
 #if defined(__AVX512F__)
 #define VW 16
@@ -315,7 +326,7 @@ static void batch_norm_relu_forward(const Block *k, int N, float *z, float *rstd
       sq[v] += d * d;
     }
   for (int v = 0; v < V; v++) {
-    for (int i = 0; i < VW; i++) rstd[v * VW + i] = 1.0f / sqrtf(sq[v][i] / M + 1e-3f);
+    for (int i = 0; i < VW; i++) rstd[v * VW + i] = 1.0f / SQRTF(sq[v][i] / M + 1e-3f);
     scale[v] = VLOAD(rstd + v * VW);
   }
   for (int n = 0, p = 0; n < N; n++)
@@ -376,12 +387,12 @@ static double cross_entropy(int N, int classes, float *logits, const int *labels
     float top = z[0];
     for (int j = 1; j < classes; j++) top = z[j] > top ? z[j] : top;
     double sum = 0.0;
-    for (int j = 0; j < classes; j++) sum += exp((double)z[j] - top);
+    for (int j = 0; j < classes; j++) sum += EXP((double)z[j] - top);
     int y = labels[rows[i]];
-    total += log(sum) + top - z[y];
+    total += LOG(sum) + top - z[y];
     float scale = mean ? 1.0f / N : 1.0f;
     for (int j = 0; j < classes; j++) {
-      float pj = (float)(exp((double)z[j] - top) / sum);
+      float pj = (float)(EXP((double)z[j] - top) / sum);
       z[j] = (pj - (j == y ? 1.0f : 0.0f)) * scale;
     }
   }
@@ -403,7 +414,7 @@ static void update(int kind, float rate, float momentum, float beta1, float beta
       float v = beta2 * s2[i] + c2 * (g[i] * g[i]);
       s1[i] = m;
       s2[i] = v;
-      p[i] -= rate * m / (sqrtf(v) + epsilon);
+      p[i] -= rate * m / (SQRTF(v) + epsilon);
     }
   }
 }

@@ -1,9 +1,9 @@
 /**
- * Where the fused CNN inner loop (native addon) plugs in: Reptile's serial loop and test-time
- * adaptation give the numbers of the TensorFlow.js loop (to float32 rounding; conv biases through
- * the outputs only, see kernels-fused-cnn.test.ts), leak no tensors, and a pool whose threads run
- * the kernel computes bitwise what one thread computes. Skipped where the addon is not built,
- * unless REPTILE_REQUIRE_NATIVE=1 (CI).
+ * Where the fused CNN inner loop plugs in (the native addon where it is built, else its wasm
+ * build): Reptile's serial loop and test-time adaptation give the numbers of the TensorFlow.js
+ * loop (to float32 rounding; conv biases through the outputs only, see kernels-fused-cnn.test.ts),
+ * leak no tensors, and a pool whose threads run the kernel computes bitwise what one thread
+ * computes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,13 +19,10 @@ import { fusedInnerLoopFor, setFusedInnerLoop } from '../src/algorithms/fused-in
 import { adaptToSupport } from '../src/eval/adapt.js';
 import { AdaptPool } from '../src/parallel/worker-pool.js';
 import { FusedCnn } from '../src/kernels/fused-cnn.js';
-import { nativeKernels, nativeKernelsStatus } from '../src/kernels/fused-native.js';
 import { assertPoolEqualsOneThread } from './support/fused-pool.js';
 import type { Examples, ExampleLayoutSource } from '../src/tasks/task.js';
 
 await useBackend('wasm');
-
-const skip = nativeKernels() !== undefined || process.env.REPTILE_REQUIRE_NATIVE === '1' ? false : `the native addon is ${nativeKernelsStatus()}`;
 
 const inputShape = [12, 10, 1];
 const layout: ExampleLayoutSource = { kind: 'classification', inputShape, targetShape: [] };
@@ -66,7 +63,7 @@ async function reptileRun(fused: boolean): Promise<{ theta: number[]; losses: nu
   }
 }
 
-test('Reptile with the fused CNN follows the tfjs inner loop, and leaks nothing', { skip }, async () => {
+test('Reptile with the fused CNN follows the tfjs inner loop, and leaks nothing', async () => {
   assert.ok(fusedInnerLoopFor(model, loss, optimizer, layout) instanceof FusedCnn, 'the fused CNN applies to this setting');
   const fused = await reptileRun(true);
   const plain = await reptileRun(false);
@@ -75,7 +72,7 @@ test('Reptile with the fused CNN follows the tfjs inner loop, and leaks nothing'
   assert.ok(new Set(fused.tensors.slice(1)).size === 1, `tensor count grows: ${fused.tensors.join(', ')}`);
 });
 
-test('test-time adaptation of the CNN with the fused loop gives the tfjs loop\'s predictions', { skip }, async () => {
+test('test-time adaptation of the CNN with the fused loop gives the tfjs loop\'s predictions', async () => {
   const rng = Rng.fromSeed(6);
   const theta = model.init(rng.fork());
   const support = task(rng);
@@ -101,7 +98,7 @@ test('test-time adaptation of the CNN with the fused loop gives the tfjs loop\'s
   query.dispose();
 });
 
-test('a pool whose threads run the fused CNN computes bitwise what one thread computes', { skip }, async () => {
+test('a pool whose threads run the fused CNN computes bitwise what one thread computes', async () => {
   const pool = await AdaptPool.start(2, { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout, fusedInnerLoop: true });
   try {
     const rng = Rng.fromSeed(8);

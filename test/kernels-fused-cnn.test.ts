@@ -8,8 +8,9 @@
  * The conv biases are compared through the outputs only: batch norm cancels them, so their
  * gradient is rounding noise that Adam turns into +-lr moves, different in every implementation.
  *
- * The addon is built when the package is installed; where it could not be (no compiler), these
- * tests are skipped, unless REPTILE_REQUIRE_NATIVE=1 (CI) makes its absence a failure.
+ * Both builds of the kernel are tested: the native addon (built when the package is installed;
+ * where it could not be, its cases are skipped, unless REPTILE_REQUIRE_NATIVE=1 (CI) makes its
+ * absence a failure) and the WebAssembly build (always).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,12 +27,27 @@ import { adapt, disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
 import { stateToHost } from '../src/parallel/host-state.js';
 import { minibatchIndices, type ExampleLayoutSource, type Examples } from '../src/tasks/task.js';
 import { FusedCnn, fusedCnnSupports } from '../src/kernels/fused-cnn.js';
-import { nativeKernels, nativeKernelsStatus } from '../src/kernels/fused-native.js';
+import { nativeKernels, nativeKernelsStatus, setNativeKernels } from '../src/kernels/fused-native.js';
 
 await useBackend('cpu');
 
 const built = nativeKernels() !== undefined;
-const skip = built ? false : process.env.REPTILE_REQUIRE_NATIVE === '1' ? false : `the native addon is ${nativeKernelsStatus()}`;
+const BUILDS = [
+  { build: 'native', skip: built || process.env.REPTILE_REQUIRE_NATIVE === '1' ? false : `the native addon is ${nativeKernelsStatus()}` },
+  { build: 'wasm', skip: false },
+] as const;
+
+/** The kernel of this build for the setting (the addon switched off for 'wasm'). */
+function create(build: 'native' | 'wasm', ...args: Parameters<typeof FusedCnn.create>): FusedCnn | undefined {
+  setNativeKernels(build === 'native');
+  try {
+    const fused = FusedCnn.create(...args);
+    if (fused) assert.equal(fused.kernel, `fused-cnn-${build}`);
+    return fused;
+  } finally {
+    setNativeKernels(true);
+  }
+}
 
 test('the native addon is built where CI requires it', { skip: process.env.REPTILE_REQUIRE_NATIVE !== '1' }, () => {
   assert.ok(built, `native addon: ${nativeKernelsStatus()}`);
@@ -72,8 +88,8 @@ function assertClose(actual: HostParams, expected: HostParams, what: string, tol
   });
 }
 
-for (const c of CASES) {
-  test(`fused CNN inner loop equals the tfjs inner loop: ${c.name}`, { skip }, async () => {
+for (const { build, skip } of BUILDS) for (const c of CASES) {
+  test(`fused CNN inner loop (${build}) equals the tfjs inner loop: ${c.name}`, { skip }, async () => {
     const model = conv({ variant: 'omniglot', classes: c.classes, inputShape: c.inputShape, filters: c.filters });
     const rng = Rng.fromSeed(7);
     const theta = model.init(rng.fork());
@@ -92,7 +108,7 @@ for (const c of CASES) {
     const reference = adapt(model, c.loss, optimizer, warm.params, warm.state, batches);
     batches.forEach(disposeBatch);
 
-    const fused = FusedCnn.create(model.spec, lossSpec(c.loss), optimizer, 1);
+    const fused = create(build, model.spec, lossSpec(c.loss), optimizer, 1);
     assert.ok(fused, 'the fused CNN covers this case');
     const startTheta = await paramsToHost(warm.params);
     const startState = await stateToHost(warm.state);
@@ -121,12 +137,12 @@ for (const c of CASES) {
   });
 }
 
-test('the fused CNN is deterministic, and adaptSequence equals task-by-task adaptation and averaging, bitwise', { skip }, () => {
+for (const { build, skip } of BUILDS) test(`the fused CNN (${build}) is deterministic, and adaptSequence equals task-by-task adaptation and averaging, bitwise`, { skip }, () => {
   const c = CASES[1];
   const model = conv({ variant: 'omniglot', classes: c.classes, inputShape: c.inputShape, filters: c.filters });
   const rng = Rng.fromSeed(9);
   const theta = paramsToHostSync(model.init(rng.fork()));
-  const fused = FusedCnn.create(model.spec, lossSpec(c.loss), c.optimizer, 1)!;
+  const fused = create(build, model.spec, lossSpec(c.loss), c.optimizer, 1)!;
   const jobs = [0, 1, 2].map(() => ({ ...taskFor(c, rng), batches: minibatchIndices(12, c.batch, 3, rng) }));
   const once = fused.adapt(theta, undefined, jobs[0]);
   assert.deepEqual(fused.adapt(theta, undefined, jobs[0]).phi.values, once.phi.values, 'the same inputs, the same bits');
@@ -140,7 +156,7 @@ test('the fused CNN is deterministic, and adaptSequence equals task-by-task adap
   assert.deepEqual(chain.state!.slots.m.values, chained[2].slots.m.values, 'chain: the last job\'s state');
 });
 
-test('the fused CNN covers only what it computes, and refuses out-of-range labels and indices', { skip }, () => {
+test('the fused CNN covers only what it computes, and refuses out-of-range labels and indices', () => {
   const adamOpt = adam({ learningRate: 0.001 });
   const ce = lossSpec(crossEntropy());
   assert.ok(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5 }), ce, adamOpt, 1));

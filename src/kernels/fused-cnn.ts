@@ -1,23 +1,26 @@
 /**
- * The fused CNN inner loop (native/fused-cnn.c in the native addon, fused-native.ts): all k
- * optimizer steps of one task of the paper's Omniglot CNN in one call, on host arrays.
+ * The fused CNN inner loop (native/fused-cnn.c): all k optimizer steps of one task of the paper's
+ * Omniglot CNN in one call, on host arrays. It runs in the native addon (fused-native.ts: the
+ * machine's widest vectors and FMA) where that was built, else in the same C built to WebAssembly
+ * SIMD (fused-cnn-wasm.ts: pages, machines without a compiler).
  *
  * It covers the 'omniglot' variant of src/nn/conv.ts (4 blocks of 3x3 stride-2 conv, batch norm
  * with batch statistics, ReLU; then dense) with any input shape, any class count and filters a
  * multiple of 16, softmax cross-entropy on integer labels (mean or sum), and SGD, momentum SGD or
- * TF1-form Adam. `FusedCnn.create` returns undefined for anything else, or where the addon is
- * not built, and callers keep the TensorFlow.js path.
+ * TF1-form Adam. `FusedCnn.create` returns undefined for anything else, and callers keep the
+ * TensorFlow.js path.
  *
  * Results agree with the tfjs path to float32 rounding (the machine's fused multiply-adds and a
  * different order of additions), except the conv biases: batch norm cancels them, so their
  * gradient is rounding noise, which Adam's normalised step turns into +-lr moves that differ from
- * tfjs's but change no output. On one machine the results are bitwise repeatable.
+ * tfjs's but change no output. With one build the results are bitwise repeatable; the native and
+ * wasm builds differ by rounding (FMA, vector width).
  */
 import type { ModelSpec } from '../nn/model.js';
 import type { LossSpec } from '../nn/losses.js';
 import { CONV_BLOCKS, convFeatureShape } from '../nn/conv.js';
 import { FusedLoop, type FusedJob, type FusedLayout, type FusedOptimizerConfig } from './fused-loop.js';
-import { Arena } from './fused-wasm.js';
+import { Arena, FUSED_CNN_MODULE, wasmMemory, type KernelMemory } from './fused-wasm.js';
 import { nativeKernels, NativeMemory, type NativeExports } from './fused-native.js';
 
 type ConvModelSpec = Extract<ModelSpec, { kind: 'conv' }>;
@@ -50,53 +53,103 @@ function convParams(spec: ConvModelSpec): { names: string[]; shapes: number[][] 
   return { names, shapes };
 }
 
+/** The kernel's entry points, with the native addon's or the wasm instance's calling convention hidden. */
+interface CnnBackend {
+  kernel: 'fused-cnn-native' | 'fused-cnn-wasm';
+  memory: KernelMemory;
+  paramCount(dims: readonly number[]): number;
+  workFloats(dims: readonly number[], batch: number): number;
+  /** cnn_adapt's arguments after the shapes; `count` (examples) lets the addon check sizes. */
+  adapt(dims: readonly number[], args: readonly number[], count: number): number;
+  addInto(acc: number, x: number, n: number): void;
+  divideBy(acc: number, d: number, n: number): void;
+}
+
+function nativeBackend(addon: NativeExports): CnnBackend {
+  const memory = new NativeMemory();
+  return {
+    kernel: 'fused-cnn-native',
+    memory,
+    paramCount: (d) => addon.cnn_param_count(d[0], d[1], d[2], d[3], d[4], d[5]),
+    workFloats: (d, batch) => addon.cnn_work_floats(d[0], d[1], d[2], d[3], d[4], d[5], batch),
+    adapt: (d, args, count) => addon.cnn_adapt(memory.buffer(), ...d, ...args, count),
+    addInto: (a, x, n) => addon.add_into(memory.buffer(), a, x, n),
+    divideBy: (a, dv, n) => addon.divide_by(memory.buffer(), a, dv, n),
+  };
+}
+
+interface CnnWasmExports {
+  memory: WebAssembly.Memory;
+  __heap_base: WebAssembly.Global;
+  cnn_adapt: (...args: number[]) => number;
+  cnn_work_floats: (...args: number[]) => number;
+  cnn_param_count: (...args: number[]) => number;
+  cnn_add_into: (acc: number, x: number, n: number) => void;
+  cnn_divide_by: (acc: number, d: number, n: number) => void;
+}
+
+function wasmBackend(exports: CnnWasmExports): CnnBackend {
+  return {
+    kernel: 'fused-cnn-wasm',
+    memory: wasmMemory(exports),
+    paramCount: (d) => exports.cnn_param_count(...d),
+    workFloats: (d, batch) => exports.cnn_work_floats(...d, batch),
+    adapt: (d, args) => exports.cnn_adapt(...d, ...args),
+    addInto: (a, x, n) => exports.cnn_add_into(a, x, n),
+    divideBy: (a, dv, n) => exports.cnn_divide_by(a, dv, n),
+  };
+}
+
+/** The native addon where it is built, else a wasm instance, else undefined (a page still compiling it). */
+function cnnBackend(): CnnBackend | undefined {
+  const addon = nativeKernels();
+  if (addon) return nativeBackend(addon);
+  const exports = FUSED_CNN_MODULE.instance<CnnWasmExports>();
+  return exports ? wasmBackend(exports) : undefined;
+}
+
 export class FusedCnn extends FusedLoop {
-  readonly kernel = 'fused-cnn';
-  /** A task takes about 16 ms: worth a thread of its own. */
+  readonly kernel: 'fused-cnn-native' | 'fused-cnn-wasm';
+  /** A task takes 16 ms (native) to about 60 ms (wasm): worth a thread of its own. */
   readonly threadsHelp = true;
   protected readonly io: { what: string; inputs: number; outputs: number; classification: boolean };
   /** H, W, C, filters, classes, stride: the kernel's shape arguments. */
   private readonly dims: number[];
 
   private constructor(
-    private readonly addon: NativeExports,
-    private readonly memory: NativeMemory,
+    private readonly backend: CnnBackend,
     spec: ConvModelSpec,
     private readonly loss: LossSpec,
     optimizer: FusedOptimizerConfig,
   ) {
     const { names, shapes } = convParams(spec);
-    super(
-      new Arena(memory),
-      { addInto: (a, x, n) => addon.add_into(memory.buffer(), a, x, n), divideBy: (a, d, n) => addon.divide_by(memory.buffer(), a, d, n) },
-      names, shapes, optimizer,
-    );
+    super(new Arena(backend.memory), { addInto: backend.addInto, divideBy: backend.divideBy }, names, shapes, optimizer);
+    this.kernel = backend.kernel;
     const [H, W, C] = spec.inputShape;
     this.dims = [H, W, C, spec.filters, spec.classes, STRIDE];
     this.io = { what: 'fused CNN', inputs: H * W * C, outputs: spec.classes, classification: true };
-    const kernelCount = addon.cnn_param_count(H, W, C, spec.filters, spec.classes, STRIDE);
+    const kernelCount = backend.paramCount(this.dims);
     if (kernelCount !== this.paramCount) throw new Error(`fused CNN: the kernel counts ${kernelCount} parameters, the model ${this.paramCount}`);
   }
 
-  /** A fused loop for this setting, or undefined when it is not covered or the addon is not built. */
+  /** A fused loop for this setting, or undefined when it is not covered (or, in a page, not compiled yet). */
   static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number): FusedCnn | undefined {
     if (model.kind !== 'conv' || !fusedCnnSupports(model, loss, optimizer, targetSize)) return undefined;
-    const addon = nativeKernels();
-    return addon ? new FusedCnn(addon, new NativeMemory(), model, loss!, optimizer) : undefined;
+    const backend = cnnBackend();
+    return backend ? new FusedCnn(backend, model, loss!, optimizer) : undefined;
   }
 
   protected allocWork(batch: number): number {
-    const [H, W, C, F, classes, S] = this.dims;
-    return this.arena.alloc(4 * this.addon.cnn_work_floats(H, W, C, F, classes, S, batch));
+    return this.arena.alloc(4 * this.backend.workFloats(this.dims, batch));
   }
 
   protected runKernel(at: FusedLayout, job: FusedJob, steps: number, batch: number): number {
     if (steps === 0) return 0;
     const c = this.optimizer.config;
-    return this.addon.cnn_adapt(
-      this.memory.buffer(), ...this.dims, LOSSES[`${this.loss.name}/${this.loss.reduction}`], this.optimizerKind(), at.rates,
+    return this.backend.adapt(this.dims, [
+      LOSSES[`${this.loss.name}/${this.loss.reduction}`], this.optimizerKind(), at.rates,
       (c.momentum as number | undefined) ?? 0, (c.beta1 as number | undefined) ?? 0, (c.beta2 as number | undefined) ?? 0, (c.epsilon as number | undefined) ?? 0,
-      at.params, at.slots[0] ?? 0, at.slots[1] ?? 0, at.x, at.y, at.rows, steps, batch, at.work, job.count,
-    );
+      at.params, at.slots[0] ?? 0, at.slots[1] ?? 0, at.x, at.y, at.rows, steps, batch, at.work,
+    ], job.count);
   }
 }

@@ -70,7 +70,7 @@ export abstract class FusedLoop {
   }
 
   /** The kernel's name, as config.json's innerLoopUsed records it. */
-  abstract readonly kernel: 'fused-mlp' | 'fused-cnn';
+  abstract readonly kernel: 'fused-mlp' | 'fused-cnn-native' | 'fused-cnn-wasm';
   /**
    * Whether a meta-batch's tasks run faster on the worker pool's threads than one after another
    * in one thread (measured: docs/performance.md). When not, the CLI starts no pool and Reptile

@@ -1,8 +1,8 @@
 /**
  * The native addon (native/node-addon.c, built by node-gyp when the package is installed, with
  * the machine's own vector instructions): loaded on first use in Node, never in browsers.
- * Missing (no compiler or Node headers at install time, or REPTILE_NATIVE=0), callers keep
- * their WebAssembly or TensorFlow.js path.
+ * Missing (no compiler or Node headers at install time, or REPTILE_NATIVE=0), callers use the
+ * kernels' WebAssembly builds.
  */
 import type { KernelMemory } from './fused-wasm.js';
 
@@ -20,6 +20,12 @@ const ADDON_PATH = '../../../build/Release/fused_native.node';
 let loaded: NativeExports | undefined;
 let tried = false;
 let reason = 'not loaded yet';
+let switchedOff = false;
+
+/** Switches the addon off (or on again) for this thread: the wasm build then runs, for comparisons and tests. */
+export function setNativeKernels(on: boolean): void {
+  switchedOff = !on;
+}
 
 interface NodeProcess {
   env: Record<string, string | undefined>;
@@ -28,6 +34,7 @@ interface NodeProcess {
 
 /** The addon's functions, or undefined where there is none (browsers, or not built). */
 export function nativeKernels(): NativeExports | undefined {
+  if (switchedOff) return undefined;
   if (tried) return loaded;
   tried = true;
   const proc = (globalThis as { process?: NodeProcess }).process;
@@ -51,6 +58,7 @@ export function nativeKernels(): NativeExports | undefined {
 
 /** Why `nativeKernels()` returned what it did, for `--help` and diagnostics. */
 export function nativeKernelsStatus(): string {
+  if (switchedOff) return 'switched off by setNativeKernels(false)';
   nativeKernels();
   return reason;
 }

@@ -1,9 +1,11 @@
 /**
- * The WebAssembly module built from native/fused-mlp.c (scripts/build-wasm.sh): loading it in
- * Node and in browsers, and a bump allocator over an instance's memory.
+ * The WebAssembly modules built from native/fused-mlp.c and native/fused-cnn.c
+ * (scripts/build-wasm.sh): loading them in Node and in browsers, and a bump allocator over a
+ * kernel's memory.
  */
 import type { HostParams } from '../core/params.js';
 import { FUSED_MLP_WASM_BASE64 } from './fused-mlp-wasm.js';
+import { FUSED_CNN_WASM_BASE64 } from './fused-cnn-wasm.js';
 
 export interface FusedExports {
   memory: WebAssembly.Memory;
@@ -15,9 +17,6 @@ export interface FusedExports {
   interpolate: (out: number, a: number, b: number, t: number, n: number) => void;
 }
 
-let compiled: WebAssembly.Module | undefined;
-let compileFailed = false;
-
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   if (typeof Buffer !== 'undefined') return Uint8Array.from(Buffer.from(text, 'base64'));
   const binary = atob(text);
@@ -26,25 +25,54 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-/**
- * The compiled module, compiled synchronously on first use. Where synchronous compilation of a
- * module this size is refused (a browser's main thread), this returns undefined at first, starts
- * an asynchronous compilation, and returns the module once that is done.
- */
-export function fusedModule(): WebAssembly.Module | undefined {
-  if (compiled || compileFailed) return compiled;
-  const bytes = decodeBase64(FUSED_MLP_WASM_BASE64);
-  try {
-    compiled = new WebAssembly.Module(bytes);
-  } catch {
-    compileFailed = true;
-    WebAssembly.compile(bytes).then(
-      (m) => ((compiled = m), (compileFailed = false)),
-      () => undefined,
-    );
+/** One of the checked-in WebAssembly modules, compiled on first use; each instance has its own memory. */
+export class WasmKernelModule {
+  private compiled: WebAssembly.Module | undefined;
+  private compileFailed = false;
+
+  constructor(private readonly base64: string) {}
+
+  /**
+   * The compiled module, compiled synchronously on first use. Where synchronous compilation of a
+   * module this size is refused (a browser's main thread), this returns undefined at first,
+   * starts an asynchronous compilation, and returns the module once that is done.
+   */
+  module(): WebAssembly.Module | undefined {
+    if (this.compiled || this.compileFailed) return this.compiled;
+    const bytes = decodeBase64(this.base64);
+    try {
+      this.compiled = new WebAssembly.Module(bytes);
+    } catch {
+      this.compileFailed = true;
+      WebAssembly.compile(bytes).then(
+        (m) => ((this.compiled = m), (this.compileFailed = false)),
+        () => undefined,
+      );
+    }
+    return this.compiled;
   }
-  return compiled;
+
+  /** Compiles asynchronously (as browsers require on their main thread); false where WebAssembly SIMD is not available. */
+  async prepare(): Promise<boolean> {
+    if (this.compiled) return true;
+    try {
+      this.compiled = await WebAssembly.compile(decodeBase64(this.base64));
+      this.compileFailed = false;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A new instance (its own memory), or undefined while the module is not compiled. */
+  instance<T>(): T | undefined {
+    const module = this.module();
+    return module ? (new WebAssembly.Instance(module, {}).exports as unknown as T) : undefined;
+  }
 }
+
+export const FUSED_MLP_MODULE = new WasmKernelModule(FUSED_MLP_WASM_BASE64);
+export const FUSED_CNN_MODULE = new WasmKernelModule(FUSED_CNN_WASM_BASE64);
 
 /**
  * Linear memory a kernel works in: a WebAssembly instance's, or an ArrayBuffer handed to the native
@@ -59,7 +87,7 @@ export interface KernelMemory {
 }
 
 /** A WebAssembly instance's memory, from its heap base on. */
-export function wasmMemory(exports: FusedExports): KernelMemory {
+export function wasmMemory(exports: Pick<FusedExports, 'memory' | '__heap_base'>): KernelMemory {
   return {
     start: exports.__heap_base.value as number,
     buffer: () => exports.memory.buffer as ArrayBuffer,
@@ -95,19 +123,13 @@ export class Arena {
 
 
 /**
- * Compiles the module asynchronously, as browsers require on their main thread for a module this
+ * Compiles the kernels asynchronously, as browsers require on their main thread for modules this
  * size; call it once at start-up so that the first adaptation already takes the fused path.
  * Resolves to false where WebAssembly SIMD is not available (the tfjs path is used then).
  */
 export async function prepareFusedKernels(): Promise<boolean> {
-  if (compiled) return true;
-  try {
-    compiled = await WebAssembly.compile(decodeBase64(FUSED_MLP_WASM_BASE64));
-    compileFailed = false;
-    return true;
-  } catch {
-    return false;
-  }
+  const [mlp] = await Promise.all([FUSED_MLP_MODULE.prepare(), FUSED_CNN_MODULE.prepare()]);
+  return mlp;
 }
 
 /** A host parameter set of these names and shapes, copied out of consecutive values of `flat`. */
@@ -122,8 +144,7 @@ export function splitFlat(flat: Float32Array, names: readonly string[], shapes: 
   return { names: names.slice(), shapes: shapes.map((s) => s.slice()), values };
 }
 
-/** A new instance (its own memory), or undefined while the module is not compiled. */
+/** A new instance of the MLP kernel (its own memory), or undefined while the module is not compiled. */
 export function fusedInstance(): FusedExports | undefined {
-  const module = fusedModule();
-  return module ? (new WebAssembly.Instance(module, {}).exports as unknown as FusedExports) : undefined;
+  return FUSED_MLP_MODULE.instance<FusedExports>();
 }

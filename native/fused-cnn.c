@@ -50,10 +50,7 @@
 #else
 #define R 3
 #endif
-/* Channels per block of the filter gradient: a divisor of the usual channel counts (16, 32, 64), so no channel takes the slow path. */
-#ifndef RF
-#define RF 4
-#endif
+
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef float vfu __attribute__((vector_size(VW * 4), aligned(4)));
@@ -209,40 +206,51 @@ static void conv_forward(const Block *k, int M, const int *base, const float *pi
 }
 
 /*
+ * One block of the filter gradient: rows c .. c + RB - 1 of g[t] over filter columns f0 ..
+ * f0 + NV * VW - 1, summing over every pixel. Inlined with RB a constant, so the RB x NV
+ * accumulators stay in registers.
+ */
+__attribute__((always_inline)) static inline void filter_gradient_block(int RB, int M, int F, const int *base, const float *pin_t, const float *dz, int c, int f0, float *gt) {
+  vf acc[8][NV];
+  for (int r = 0; r < RB; r++)
+    for (int v = 0; v < NV; v++) acc[r][v] = VZERO;
+  for (int p = 0; p < M; p++) {
+    const float *a = pin_t + base[p] + c;
+    const float *d = dz + (long)p * F + f0;
+    vf dv[NV];
+    for (int v = 0; v < NV; v++) dv[v] = VLOAD(d + v * VW);
+    for (int r = 0; r < RB; r++) {
+      vf s = VSPLAT(a[r]);
+      for (int v = 0; v < NV; v++) acc[r][v] += s * dv[v];
+    }
+  }
+  for (int r = 0; r < RB; r++)
+    for (int v = 0; v < NV; v++) VSTORE(gt + (long)(c + r) * F + f0 + v * VW, acc[r][v]);
+}
+
+/*
  * The filter gradient: g[t, c, :] = sum over pixels p of pin[base[p] + toff(t) + c] * dz[p, :].
- * Blocks of R channels x CB filters, the pixels in the inner loop.
+ * Blocks of R channels x CB filters (then 4, then 1 for the channels left), the pixels in the
+ * inner loop.
  */
 static void conv_filter_gradient(const Block *k, int M, const int *base, const float *pin, const float *dz, float *g) {
   const int C = k->C, F = k->F, PW = k->PW;
   for (int t = 0; t < TAPS; t++) {
-    const int toff = ((t / 3) * PW + (t % 3)) * C;
+    const float *pin_t = pin + ((t / 3) * PW + (t % 3)) * C;
     float *gt = g + (long)t * C * F;
     for (int f0 = 0; f0 < F; f0 += CB) {
       int c = 0;
       if (f0 + CB <= F) {
-        for (; c + RF <= C; c += RF) {
-          vf acc[RF][NV];
-          for (int r = 0; r < RF; r++)
-            for (int v = 0; v < NV; v++) acc[r][v] = VZERO;
-          for (int p = 0; p < M; p++) {
-            const float *a = pin + base[p] + toff + c;
-            const float *d = dz + (long)p * F + f0;
-            vf dv[NV];
-            for (int v = 0; v < NV; v++) dv[v] = VLOAD(d + v * VW);
-            for (int r = 0; r < RF; r++) {
-              vf s = VSPLAT(a[r]);
-              for (int v = 0; v < NV; v++) acc[r][v] += s * dv[v];
-            }
-          }
-          for (int r = 0; r < RF; r++)
-            for (int v = 0; v < NV; v++) VSTORE(gt + (long)(c + r) * F + f0 + v * VW, acc[r][v]);
-        }
+        for (; c + R <= C; c += R) filter_gradient_block(R, M, F, base, pin_t, dz, c, f0, gt);
+        for (; c + 4 <= C; c += 4) filter_gradient_block(4, M, F, base, pin_t, dz, c, f0, gt);
+        for (; c < C; c++) filter_gradient_block(1, M, F, base, pin_t, dz, c, f0, gt);
+        continue;
       }
-      int fe = f0 + CB <= F ? f0 + CB : F;
-      for (int cc = (f0 + CB <= F) ? c : 0; cc < C; cc++) {
-        for (int f = f0; f < fe; f += VW) {
+      /* Filter columns short of a whole block: one vector at a time. */
+      for (int cc = 0; cc < C; cc++) {
+        for (int f = f0; f < F; f += VW) {
           vf acc = VZERO;
-          for (int p = 0; p < M; p++) acc += VSPLAT(pin[base[p] + toff + cc]) * VLOAD(dz + (long)p * F + f);
+          for (int p = 0; p < M; p++) acc += VSPLAT(pin_t[base[p] + cc]) * VLOAD(dz + (long)p * F + f);
           VSTORE(gt + (long)cc * F + f, acc);
         }
       }

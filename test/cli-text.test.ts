@@ -16,6 +16,7 @@ import { disposeParams } from '../src/core/params.js';
 import { resolveTrainConfig } from '../src/cli/train-options.js';
 import { runStreams } from '../src/cli/streams.js';
 import { benchmarkSetup } from '../src/cli/benchmarks/index.js';
+import { loadModel } from '../src/io/model-files.js';
 import { assertOneLineUsageError, hashTree, killRunningClis, readJson, runCli, runOk } from './support/cli.js';
 
 const SHARED = new URL('../../../shared/data/text/', import.meta.url).pathname;
@@ -83,6 +84,30 @@ test('eval --benchmark banking77: cross-dataset 5-way 1-shot on every BANKING77 
   assert.ok(result.eval.accuracy > 0.2 && result.eval.accuracy <= 1);
 });
 
+test('eval --inner-optimizer, --learning-rate, --eval-split: the adaptation and tasks of a run configured with them', async () => {
+  const out = join(dir, 'sgd-validation.json');
+  const args = ['eval', run, '--inner-optimizer', 'sgd', '--learning-rate', '0.03', '--eval-split', 'validation', '--shots', '1', '--eval-samples', '10', '--json', out];
+  const r = await runOk(args);
+  assert.match(r.stdout, /5-way 1-shot accuracy on 10 validation tasks/);
+  const result = await readJson(out);
+  assert.equal(result.eval.split, 'validation');
+  assert.deepEqual([result.settings.innerOptimizer, result.settings.learningRate, result.settings.evalSplit], ['sgd', 0.03, 'validation']);
+  // The same number as evaluating the run's parameters with those settings in the library.
+  await useBackend('wasm');
+  const setup = await benchmarkSetup(resolveTrainConfig('clinc150', { ...FLAGS, innerOptimizer: 'sgd', learningRate: 0.03, evalSplit: 'validation', shots: 1, evalSamples: 10 }));
+  const { params } = await loadModel(join(run, 'model'));
+  const expected = (await setup.evaluateFinal(params)) as { accuracy: number; split: string };
+  disposeParams(params);
+  assert.equal(expected.split, 'validation');
+  assert.equal(result.eval.accuracy, expected.accuracy);
+  // Without the overrides: the run's Adam on its test intents, another number.
+  const plain = join(dir, 'plain.json');
+  await runOk(['eval', run, '--shots', '1', '--eval-samples', '10', '--json', plain]);
+  const base = await readJson(plain);
+  assert.deepEqual([base.eval.split, base.settings.innerOptimizer, base.settings.learningRate], ['test', 'adam', 0.001]);
+  assert.notEqual(base.eval.accuracy, result.eval.accuracy);
+});
+
 test('adapt: a tiny example file of three intents classifies new lines (from --input and stdin)', async () => {
   const examples = join(dir, 'examples.csv');
   await writeFile(examples, [
@@ -122,6 +147,10 @@ test('bad text input: one-line usage errors, exit code 2, the run left alone', a
   assertOneLineUsageError(await runCli(['adapt', run, '--examples', noLabel]), ['--examples', "no column 'label'"], 'no label column');
   assertOneLineUsageError(await runCli(['adapt', run, '--examples', join(dir, 'missing.csv')]), ['missing.csv', 'ENOENT'], 'missing examples file');
   assertOneLineUsageError(await runCli(['eval', run, '--benchmark', 'banking77', '--data', join(dir, 'nowhere')]), ['--data', 'nowhere'], 'missing data');
+  assertOneLineUsageError(await runCli(['eval', run, '--inner-optimizer', 'rmsprop']), ['--inner-optimizer', 'sgd', 'adam'], 'unknown optimizer');
+  assertOneLineUsageError(await runCli(['eval', run, '--learning-rate', '0']), ['--learning-rate'], 'zero learning rate');
+  assertOneLineUsageError(await runCli(['eval', run, '--eval-split', 'valid']), ['--eval-split', 'test', 'validation'], 'unknown split');
+  assertOneLineUsageError(await runCli(['eval', run, '--benchmark', 'banking77', '--data', BANKING, '--eval-split', 'validation']), ['--eval-split validation', 'no validation'], 'no validation intents on BANKING77');
   assert.deepEqual(await hashTree(run), beforeHash, 'nothing in the run changed');
   assertOneLineUsageError(await runCli(['train', 'clinc150', '--model', 'conv', '--data', CLINC, '--out', join(dir, 'x')]), ['--model conv', 'embedding-bag'], 'image model on text');
   assertOneLineUsageError(await runCli(['train', 'banking77', '--text-split', 'domains', '--data', BANKING, '--out', join(dir, 'y')]), ['domains', 'intents'], 'domains split without domains.json');

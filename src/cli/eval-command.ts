@@ -14,7 +14,7 @@ import { loadModel } from '../io/model-files.js';
 import { loadCheckpoint } from '../io/checkpoint.js';
 import { disposeOptimizerState } from '../nn/optimizers.js';
 import { writeJsonAtomic } from '../io/files.js';
-import { integer } from './parse.js';
+import { integer, real } from './parse.js';
 import { UsageError } from './errors.js';
 import { CHECKPOINT_FILE } from './train-job.js';
 import type { TrainConfig } from './train-options.js';
@@ -40,7 +40,7 @@ function parameterMismatch(expected: ParamSet, params: ParamSet): string | undef
   }
 }
 
-const OVERRIDES = ['classes', 'shots', 'evalSamples', 'evalIters', 'evalBatch', 'transductive', 'seed'] as const;
+const OVERRIDES = ['classes', 'shots', 'evalSamples', 'evalIters', 'evalBatch', 'learningRate', 'innerOptimizer', 'evalSplit', 'transductive', 'seed'] as const;
 
 export function registerEvalCommand(program: Command, deps: EvalCommandDeps): void {
   const command = program
@@ -52,6 +52,9 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
     .addOption(new Option('--eval-samples <n>', "tasks to evaluate on (default: the run's)").argParser(integer(1)))
     .addOption(new Option('--eval-iters <n>', "adaptation steps (default: the run's)").argParser(integer(0)))
     .addOption(new Option('--eval-batch <n>', "adaptation minibatch size, 0: the whole support set (default: the run's)").argParser(integer(0)))
+    .addOption(new Option('--learning-rate <lr>', "adaptation learning rate (default: the run's)").argParser(real(0, Infinity, { minExclusive: true })))
+    .addOption(new Option('--inner-optimizer <name>', "adaptation optimizer, a fresh one per task (default: the run's; Adam takes the run's betas, SGD its momentum)").choices(['sgd', 'adam']))
+    .addOption(new Option('--eval-split <name>', "which classes' tasks: test, or validation (for tuning; default: the run's)").choices(['test', 'validation']))
     .addOption(new Option('--transductive', 'predict all queries in one batch (default: the run\'s setting)'))
     .addOption(new Option('--no-transductive', 'predict each query in a batch with the support set only'))
     .addOption(new Option('--seed <n>', "seed of the evaluation tasks (default: the run's)").argParser(integer(0, 2 ** 31 - 1)))

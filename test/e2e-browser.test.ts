@@ -79,6 +79,7 @@ test('Omniglot: draw five symbols, adapt in the page (wasm), new drawings are cl
   await page.click('#adapt');
   await page.waitForSelector('body[data-adapted="true"]', { timeout: 120_000 });
   assert.match((await page.textContent('#ms-step'))!, /^\d+\.\d+ ms \(50 steps, wasm\)$/);
+  assert.equal(await page.getAttribute('body', 'data-inner-loop'), 'fused-mlp');
 
   for (let c = 0; c < 5; c++) {
     await page.click('#test-clear');
@@ -100,6 +101,33 @@ test('Omniglot: draw five symbols, adapt in the page (wasm), new drawings are cl
   assert.match(before, /^\d+\.\d%$/);
   assert.match(afterText, /^\d+\.\d%$/);
   await page.screenshot({ path: join(shots, 'browser-omniglot-sampled.png'), fullPage: true });
+  assert.deepEqual(browser!.errors, []);
+  served.child.kill('SIGTERM');
+  assert.equal((await served.done).code, 0);
+});
+
+test('Omniglot CNN: the page adapts a conv run (the fused CNN kernel\'s wasm build) and classifies a drawing, without errors', { skip: noChromium || noData }, async (t) => {
+  const run = join(root, 'runs', 'omniglot-conv');
+  await runOk(['train', 'omniglot', '--data', DATA, '--model', 'conv', '--meta-iters', '2', '--eval-interval', '0', '--eval-samples', '2', '--baseline', 'none', '--out', run]);
+  const served = await startServed(['serve', run, '--port', '0'], { env: { REPTILE_CACHE_DIR: join(root, 'cache') } });
+  const page = browser!.page;
+  await page.goto(`${served.url}&backend=wasm`, { timeout: 120_000 });
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+  assert.match((await page.textContent('#settings'))!, /CNN/);
+  for (let c = 0; c < 5; c++) {
+    await drawStrokes(page, `.class[data-class="${c}"] canvas.pad`, symbol(c, 0));
+    await page.click(`.class[data-class="${c}"] button:text("Add")`);
+  }
+  await page.click('#adapt');
+  await page.waitForSelector('body[data-adapted="true"]', { timeout: 120_000 });
+  const msStep = (await page.textContent('#ms-step'))!;
+  assert.match(msStep, /^\d+\.\d+ ms \(50 steps, wasm\)$/);
+  t.diagnostic(`CNN adaptation in the page: ${msStep} per step`);
+  assert.equal(await page.getAttribute('body', 'data-inner-loop'), 'fused-cnn-wasm');
+  const strokes = symbol(3, 0.5);
+  await drawStrokes(page, '#test-pad', strokes);
+  await page.waitForSelector(`#prediction[data-count="${strokes.length}"]`);
+  assert.match((await page.getAttribute('#prediction', 'data-class'))!, /^[0-4]$/);
   assert.deepEqual(browser!.errors, []);
   served.child.kill('SIGTERM');
   assert.equal((await served.done).code, 0);

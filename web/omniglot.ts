@@ -152,6 +152,8 @@ async function main(): Promise<void> {
       const result = await demo.adapt(s, rng.int(2 ** 31));
       $('ms-step').textContent = `${result.msPerStep.toFixed(2)} ms (${result.steps} steps, ${backend})`;
       document.body.dataset.msPerStep = String(result.msPerStep);
+      document.body.dataset.innerLoop = result.innerLoop;
+      $('ms-step').title = `inner loop: ${result.innerLoop}`;
       if (heldOut) $('acc-after').textContent = pct(await demo.accuracy(heldOut));
       $('status').textContent = `adapted to ${s.x.length} examples`;
       document.body.dataset.adapted = 'true';

@@ -11,6 +11,7 @@ import { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import { crossEntropy, type LossFn } from '../nn/losses.js';
 import { adaptToSupport, type AdaptationOptions } from '../eval/adapt.js';
+import { fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
 import { queryLogits } from '../eval/classification.js';
 import { disposeBatch, toBatch } from '../algorithms/inner-loop.js';
 import type { Examples, ExampleLayoutSource } from '../tasks/task.js';
@@ -25,6 +26,8 @@ export interface AdaptationTiming {
   /** Milliseconds per adaptation step (total adaptation time, after a host read, / steps). */
   msPerStep: number;
   steps: number;
+  /** What ran the steps: a fused kernel ('fused-mlp', 'fused-cnn-wasm', ...) or 'tfjs'. */
+  innerLoop: string;
 }
 
 function toExamples(examples: LabelledExamples, size: number): Examples {
@@ -73,6 +76,7 @@ export class FewShotDemo {
     if (bad !== undefined) throw new RangeError(`label ${bad} is outside 0..${this.ways - 1}`);
     this.reset();
     const examples = toExamples(support, this.size);
+    const innerLoop = fusedInnerLoopFor(this.model, this.loss, this.adaptation.optimizer, this.layout)?.kernel ?? 'tfjs';
     const started = performance.now();
     const adapted = adaptToSupport(this.model, this.loss, this.layout, this.metaParams, examples, this.adaptation, Rng.fromSeed(seed));
     // Backends such as WebGL run asynchronously: wait for the last step's result before timing.
@@ -81,7 +85,7 @@ export class FewShotDemo {
     const ms = performance.now() - started;
     this.adapted = adapted;
     this.support = examples;
-    return { msPerStep: ms / Math.max(1, this.adaptation.evalIters), steps: this.adaptation.evalIters };
+    return { msPerStep: ms / Math.max(1, this.adaptation.evalIters), steps: this.adaptation.evalIters, innerLoop };
   }
 
   /** Predicted classes and probabilities of `queries`, with the adapted parameters (or the meta-parameters before adaptation). */

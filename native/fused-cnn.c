@@ -116,7 +116,7 @@ typedef struct {
 
 static long pin_floats(const Block *k, int N) { return (long)N * k->PH * k->PW * k->C; }
 
-static Scratch scratch_layout(const Block *b, int N, int classes, int P, float *work) {
+static void scratch_layout(Scratch *out, const Block *b, int N, int classes, int P, float *work) {
   Scratch s;
   float *c = work;
   long widest_pin = 0, widest_m = 0;
@@ -143,13 +143,14 @@ static Scratch scratch_layout(const Block *b, int N, int classes, int P, float *
   s.g = c; c += (P + 15) & ~15L;
   s.logits = c; c += ((long)N * classes + 15) & ~15L;
   s.end = c;
-  return s;
+  *out = s;
 }
 
 int cnn_work_floats(int H, int W, int C, int F, int classes, int S, int batch) {
   Block b[BLOCKS];
   block_shapes(H, W, C, F, S, b);
-  Scratch s = scratch_layout(b, batch, classes, cnn_param_count(H, W, C, F, classes, S), 0);
+  Scratch s;
+  scratch_layout(&s, b, batch, classes, cnn_param_count(H, W, C, F, classes, S), 0);
   return (int)(s.end - (float *)0);
 }
 
@@ -427,98 +428,134 @@ static void update(int kind, float rate, float momentum, float beta1, float beta
   }
 }
 
-double cnn_adapt(int H, int W, int C, int F, int classes, int S, int loss, int kind, const float *rates, float momentum,
-                 float beta1, float beta2, float epsilon, float *params, float *slot1, float *slot2, const float *x,
-                 const int *labels, const int *rows, int steps, int N, float *work) {
+/* The network for minibatches of N: its shapes, scratch, and where each parameter starts. */
+typedef struct {
   Block b[BLOCKS];
+  Scratch s;
+  int N, classes, features;
+  long kern[BLOCKS], bias[BLOCKS], gam[BLOCKS], bet[BLOCKS], dk, db;
+} Net;
+
+/* Lays out the network in `work` and zeroes the padded inputs (only their interiors are written after). */
+static void net_init(Net *net, int H, int W, int C, int F, int classes, int S, int N, float *work) {
+  Block *b = net->b;
   block_shapes(H, W, C, F, S, b);
-  const int P = cnn_param_count(H, W, C, F, classes, S);
-  Scratch s = scratch_layout(b, N, classes, P, work);
-  const Block *last = b + BLOCKS - 1;
-  const int features = last->OH * last->OW * F;
-
-  /* Parameter offsets. */
-  long kern[BLOCKS], bias[BLOCKS], gam[BLOCKS], bet[BLOCKS], dk, db, at = 0;
+  scratch_layout(&net->s, b, N, classes, cnn_param_count(H, W, C, F, classes, S), work);
+  net->N = N;
+  net->classes = classes;
+  net->features = b[BLOCKS - 1].OH * b[BLOCKS - 1].OW * F;
+  long at = 0;
   for (int l = 0; l < BLOCKS; l++) {
-    kern[l] = at; at += (long)TAPS * b[l].C * F;
-    bias[l] = at; at += F;
-    gam[l] = at; at += F;
-    bet[l] = at; at += F;
+    net->kern[l] = at; at += (long)TAPS * b[l].C * F;
+    net->bias[l] = at; at += F;
+    net->gam[l] = at; at += F;
+    net->bet[l] = at; at += F;
   }
-  dk = at; at += (long)features * classes;
-  db = at;
-
+  net->dk = at; at += (long)net->features * classes;
+  net->db = at;
   /* Each output pixel's offset in its block's padded input; the padding stays zero. */
   for (int l = 0; l < BLOCKS; l++) {
     const Block *k = b + l;
-    int *base = s.base[l];
+    int *base = net->s.base[l];
     for (int n = 0, p = 0; n < N; n++)
       for (int y = 0; y < k->OH; y++)
         for (int xo = 0; xo < k->OW; xo++, p++) base[p] = (((n * k->PH) + y * k->S) * k->PW + xo * k->S) * k->C;
-    float *pin = s.pin[l];
+    float *pin = net->s.pin[l];
     for (long i = 0; i < pin_floats(k, N); i++) pin[i] = 0.0f;
   }
+}
+
+/* Forward pass on examples rows[0..N) of x (rows NULL: the first N), into the scratch's logits. */
+static void net_forward(Net *net, const float *params, const float *x, const int *rows) {
+  const Block *b = net->b;
+  Scratch *s = &net->s;
+  const int N = net->N, classes = net->classes, features = net->features;
+  const int in = b[0].H * b[0].W * b[0].C, row = b[0].W * b[0].C;
+  for (int n = 0; n < N; n++) {
+    const float *src = x + (long)(rows ? rows[n] : n) * in;
+    for (int y = 0; y < b[0].H; y++)
+      for (int xi = 0; xi < row; xi++)
+        s->pin[0][(((long)n * b[0].PH + y + b[0].pad_top) * b[0].PW + b[0].pad_left) * b[0].C + xi] = src[(long)y * row + xi];
+  }
+  for (int l = 0; l < BLOCKS; l++) {
+    const Block *k = b + l;
+    const int M = N * k->OH * k->OW;
+    conv_forward(k, M, s->base[l], s->pin[l], params + net->kern[l], params + net->bias[l], s->xhat[l]);
+    if (l + 1 < BLOCKS)
+      batch_norm_relu_forward(k, N, s->xhat[l], s->rstd[l], params + net->gam[l], params + net->bet[l], s->pin[l + 1], b[l + 1].PW, b[l + 1].pad_top, b[l + 1].pad_left, b[l + 1].PH);
+    else
+      batch_norm_relu_forward(k, N, s->xhat[l], s->rstd[l], params + net->gam[l], params + net->bet[l], s->pin[BLOCKS], k->OW, 0, 0, k->OH);
+  }
+  const float *feat = s->pin[BLOCKS];
+  for (int n = 0; n < N; n++)
+    for (int j = 0; j < classes; j++) {
+      float acc = params[net->db + j];
+      for (int d = 0; d < features; d++) acc += feat[(long)n * features + d] * params[net->dk + (long)d * classes + j];
+      s->logits[n * classes + j] = acc;
+    }
+}
+
+/*
+ * The logits [n, classes] of examples x [n, H, W, C] in one batch (batch norm on their own
+ * statistics, as the model's forward pass): the evaluation's predictions.
+ */
+void cnn_predict(int H, int W, int C, int F, int classes, int S, const float *params, const float *x, int n, float *logits, float *work) {
+  Net net;
+  net_init(&net, H, W, C, F, classes, S, n, work);
+  net_forward(&net, params, x, 0);
+  for (long i = 0; i < (long)n * classes; i++) logits[i] = net.s.logits[i];
+}
+
+double cnn_adapt(int H, int W, int C, int F, int classes, int S, int loss, int kind, const float *rates, float momentum,
+                 float beta1, float beta2, float epsilon, float *params, float *slot1, float *slot2, const float *x,
+                 const int *labels, const int *rows, int steps, int N, float *work) {
+  Net net;
+  net_init(&net, H, W, C, F, classes, S, N, work);
+  const Block *b = net.b;
+  Scratch *const s = &net.s;
+  const int P = cnn_param_count(H, W, C, F, classes, S);
+  const int features = net.features;
+  const long *kern = net.kern, *bias = net.bias, *gam = net.gam, *bet = net.bet, dk = net.dk, db = net.db;
 
   double total = 0.0;
-  const int in = H * W * C;
   for (int step = 0; step < steps; step++) {
     const int *r = rows + (long)step * N;
-    for (int n = 0; n < N; n++) {
-      const float *src = x + (long)r[n] * in;
-      for (int y = 0; y < H; y++)
-        for (int xi = 0; xi < W * C; xi++)
-          s.pin[0][(((long)n * b[0].PH + y + b[0].pad_top) * b[0].PW + b[0].pad_left) * C + xi] = src[(long)y * W * C + xi];
-    }
-    for (int l = 0; l < BLOCKS; l++) {
-      const Block *k = b + l;
-      const int M = N * k->OH * k->OW;
-      conv_forward(k, M, s.base[l], s.pin[l], params + kern[l], params + bias[l], s.xhat[l]);
-      if (l + 1 < BLOCKS)
-        batch_norm_relu_forward(k, N, s.xhat[l], s.rstd[l], params + gam[l], params + bet[l], s.pin[l + 1], b[l + 1].PW, b[l + 1].pad_top, b[l + 1].pad_left, b[l + 1].PH);
-      else
-        batch_norm_relu_forward(k, N, s.xhat[l], s.rstd[l], params + gam[l], params + bet[l], s.pin[BLOCKS], k->OW, 0, 0, k->OH);
-    }
-    const float *feat = s.pin[BLOCKS];
-    for (int n = 0; n < N; n++)
-      for (int j = 0; j < classes; j++) {
-        float acc = params[db + j];
-        for (int d = 0; d < features; d++) acc += feat[(long)n * features + d] * params[dk + (long)d * classes + j];
-        s.logits[n * classes + j] = acc;
-      }
-    total += cross_entropy(N, classes, s.logits, labels, r, loss == LOSS_CE_MEAN);
+    net_forward(&net, params, x, r);
+    const float *feat = s->pin[BLOCKS];
+    total += cross_entropy(N, classes, s->logits, labels, r, loss == LOSS_CE_MEAN);
 
     /* Dense layer: its gradients, and the features' gradient into dpin (flat, as the features). */
-    float *g = s.g;
+    float *g = s->g;
     for (int d = 0; d < features; d++)
       for (int j = 0; j < classes; j++) {
         float acc = 0.0f;
-        for (int n = 0; n < N; n++) acc += feat[(long)n * features + d] * s.logits[n * classes + j];
+        for (int n = 0; n < N; n++) acc += feat[(long)n * features + d] * s->logits[n * classes + j];
         g[dk + (long)d * classes + j] = acc;
       }
     for (int j = 0; j < classes; j++) {
       float acc = 0.0f;
-      for (int n = 0; n < N; n++) acc += s.logits[n * classes + j];
+      for (int n = 0; n < N; n++) acc += s->logits[n * classes + j];
       g[db + j] = acc;
     }
-    float *da = s.dpin;
+    float *da = s->dpin;
     for (int n = 0; n < N; n++)
       for (int d = 0; d < features; d++) {
         float acc = 0.0f;
-        for (int j = 0; j < classes; j++) acc += s.logits[n * classes + j] * params[dk + (long)d * classes + j];
+        for (int j = 0; j < classes; j++) acc += s->logits[n * classes + j] * params[dk + (long)d * classes + j];
         da[(long)n * features + d] = acc;
       }
     for (int l = BLOCKS - 1; l >= 0; l--) {
       const Block *k = b + l;
       const int M = N * k->OH * k->OW;
       const int top = l + 1 < BLOCKS;
-      batch_norm_relu_backward(k, N, s.xhat[l], s.rstd[l], params + gam[l], s.pin[l + 1], da,
+      batch_norm_relu_backward(k, N, s->xhat[l], s->rstd[l], params + gam[l], s->pin[l + 1], da,
                                top ? b[l + 1].PW : k->OW, top ? b[l + 1].pad_top : 0, top ? b[l + 1].pad_left : 0, top ? b[l + 1].PH : k->OH,
-                               s.dy, s.dz, g + bias[l], g + gam[l], g + bet[l]);
-      conv_filter_gradient(k, M, s.base[l], s.pin[l], s.dz, g + kern[l]);
+                               s->dy, s->dz, g + bias[l], g + gam[l], g + bet[l]);
+      conv_filter_gradient(k, M, s->base[l], s->pin[l], s->dz, g + kern[l]);
       if (l > 0) {
-        for (long i = 0; i < pin_floats(k, N); i++) s.dpin[i] = 0.0f;
-        conv_input_gradient(k, M, s.base[l], s.dz, params + kern[l], s.wt, s.dpin);
-        da = s.dpin;
+        for (long i = 0; i < pin_floats(k, N); i++) s->dpin[i] = 0.0f;
+        conv_input_gradient(k, M, s->base[l], s->dz, params + kern[l], s->wt, s->dpin);
+        da = s->dpin;
       }
     }
     update(kind, rates[step], momentum, beta1, beta2, epsilon, params, slot1, slot2, g, P);

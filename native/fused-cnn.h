@@ -7,6 +7,7 @@ int cnn_work_floats(int H, int W, int C, int F, int classes, int S, int batch);
 double cnn_adapt(int H, int W, int C, int F, int classes, int S, int loss, int kind, const float *rates, float momentum,
                  float beta1, float beta2, float epsilon, float *params, float *slot1, float *slot2, const float *x,
                  const int *labels, const int *rows, int steps, int N, float *work);
+void cnn_predict(int H, int W, int C, int F, int classes, int S, const float *params, const float *x, int n, float *logits, float *work);
 void cnn_add_into(float *acc, const float *x, int n);
 void cnn_divide_by(float *acc, float d, int n);
 

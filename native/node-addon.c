@@ -119,6 +119,23 @@ static napi_value adapt(napi_env env, napi_callback_info info) {
   return number(env, cnn_adapt(H, W, C, F, classes, S, loss, kind, rates, momentum, beta1, beta2, epsilon, params, slot1, slot2, x, labels, rows, steps, batch, scratch));
 }
 
+/* cnn_predict(memory, H, W, C, F, classes, S, params, x, n, logits, work) */
+static napi_value predict(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, &c, 12, 1)) return NULL;
+  int H = int_arg(&c, 1), W = int_arg(&c, 2), C = int_arg(&c, 3), F = int_arg(&c, 4), classes = int_arg(&c, 5), S = int_arg(&c, 6), n = int_arg(&c, 9);
+  if (c.failed) return NULL;
+  if (H < 1 || W < 1 || C < 1 || F < 1 || classes < 1 || S < 1 || n < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
+  const float *params = ptr_arg(&c, 7, (size_t)cnn_param_count(H, W, C, F, classes, S) * 4);
+  const float *x = ptr_arg(&c, 8, (size_t)n * H * W * C * 4);
+  float *logits = ptr_arg(&c, 10, (size_t)n * classes * 4);
+  float *scratch = ptr_arg(&c, 11, (size_t)cnn_work_floats(H, W, C, F, classes, S, n) * 4);
+  if (c.failed) return NULL;
+  if (!params || !x || !logits || !scratch) return fail(&c, "fused CNN: a required region is missing"), NULL;
+  cnn_predict(H, W, C, F, classes, S, params, x, n, logits, scratch);
+  return NULL;
+}
+
 /* add_into(memory, acc, x, n) and divide_by(memory, acc, d, n) */
 static napi_value add_into(napi_env env, napi_callback_info info) {
   Call c;
@@ -147,6 +164,7 @@ NAPI_MODULE_INIT() {
     {"cnn_param_count", NULL, param_count, NULL, NULL, NULL, napi_enumerable, NULL},
     {"cnn_work_floats", NULL, work_floats, NULL, NULL, NULL, napi_enumerable, NULL},
     {"cnn_adapt", NULL, adapt, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"cnn_predict", NULL, predict, NULL, NULL, NULL, napi_enumerable, NULL},
     {"add_into", NULL, add_into, NULL, NULL, NULL, napi_enumerable, NULL},
     {"divide_by", NULL, divide_by, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -17,6 +17,7 @@ import { adam } from '../src/nn/optimizers.js';
 import { Reptile } from '../src/algorithms/reptile.js';
 import { fusedInnerLoopFor, setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
 import { adaptToSupport } from '../src/eval/adapt.js';
+import { taskAccuracy } from '../src/eval/classification.js';
 import { AdaptPool } from '../src/parallel/worker-pool.js';
 import { FusedCnn } from '../src/kernels/fused-cnn.js';
 import { assertPoolEqualsOneThread } from './support/fused-pool.js';
@@ -108,4 +109,28 @@ test('a pool whose threads run the fused CNN computes bitwise what one thread co
   } finally {
     await pool.close();
   }
+});
+
+test('evaluation with the fused CNN (adaptation and predictions in the kernel) scores each task as the tfjs loop does', async () => {
+  const rng = Rng.fromSeed(12);
+  const theta = model.init(rng.fork());
+  const tasks = Array.from({ length: 6 }, () => ({ support: task(rng), query: task(rng) }));
+  for (const transductive of [false, true]) {
+    const options = { evalIters: 4, evalBatch: 0, optimizer: adam({ learningRate: 0.01, beta1: 0 }), transductive };
+    const score = async (fused: boolean) => {
+      setFusedInnerLoop(fused);
+      try {
+        const out: number[] = [];
+        for (const t of tasks) out.push(await taskAccuracy(model, loss, layout, theta, t, options, Rng.fromSeed(2)));
+        return out;
+      } finally {
+        setFusedInnerLoop(true);
+      }
+    };
+    const before = tf.memory().numTensors;
+    const fused = await score(true);
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    assert.deepEqual(fused, await score(false), `transductive ${transductive}`);
+  }
+  disposeParams(theta);
 });

@@ -156,6 +156,25 @@ for (const { build, skip } of BUILDS) test(`the fused CNN (${build}) is determin
   assert.deepEqual(chain.state!.slots.m.values, chained[2].slots.m.values, 'chain: the last job\'s state');
 });
 
+for (const { build, skip } of BUILDS) test(`the fused CNN (${build}) predicts what the model computes on a batch (batch norm on its own statistics)`, { skip }, () => {
+  for (const c of [CASES[0], CASES[1]]) {
+    const model = conv({ variant: 'omniglot', classes: c.classes, inputShape: c.inputShape, filters: c.filters });
+    const rng = Rng.fromSeed(11);
+    const theta = model.init(rng.fork());
+    const task = taskFor(c, rng);
+    const fused = create(build, model.spec, lossSpec(c.loss), c.optimizer, 1)!;
+    for (const count of [1, 5, 12]) {
+      const x = task.x.subarray(0, count * c.inputShape.reduce((a, b) => a * b, 1));
+      const mine = fused.predict(paramsToHostSync(theta), x, count);
+      const expected = tf.tidy(() => model.apply(theta, tf.tensor(x, [count, ...c.inputShape]), { training: true }).dataSync());
+      assert.equal(mine.length, expected.length);
+      expected.forEach((e, i) => assert.ok(Math.abs(mine[i] - e) <= 1e-4 * Math.max(1, Math.abs(e)), `${c.name}, ${count} examples, logit ${i}: fused ${mine[i]}, tfjs ${e}`));
+    }
+    assert.throws(() => fused.predict(paramsToHostSync(theta), task.x.subarray(1), 12), /need/);
+    disposeParams(theta);
+  }
+});
+
 test('the fused CNN covers only what it computes, and refuses out-of-range labels and indices', () => {
   const adamOpt = adam({ learningRate: 0.001 });
   const ce = lossSpec(crossEntropy());

@@ -6,12 +6,14 @@
  * batch. Accuracy is the mean over tasks of the fraction of queries right, with its 95% CI.
  */
 import { tf } from '../core/tf.js';
-import { disposeParams, type ParamSet } from '../core/params.js';
+import { disposeParams, paramsToHostSync, type HostParams, type ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
 import { disposeBatch, toBatch } from '../algorithms/inner-loop.js';
-import type { EvalTask, ExampleLayoutSource } from '../tasks/task.js';
+import type { EvalTask, ExampleLayoutSource, Examples } from '../tasks/task.js';
+import { fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
+import { FusedCnn } from '../kernels/fused-cnn.js';
 import { adaptToSupport, type AdaptationOptions } from './adapt.js';
 import { ci95, mean } from './stats.js';
 
@@ -46,6 +48,34 @@ export function predictQueries(model: Model, params: ParamSet, support: tf.Tenso
   return tf.tidy(() => tf.argMax(queryLogits(model, params, support, query, transductive), -1) as tf.Tensor1D);
 }
 
+/** Index of the first largest of `count` values from `at` (tf.argMax's choice on ties). */
+function argMax(values: Float32Array, at: number, count: number): number {
+  let best = 0;
+  for (let j = 1; j < count; j++) if (values[at + j] > values[at + best]) best = j;
+  return best;
+}
+
+/**
+ * The query set's predicted classes by the fused CNN kernel on the host, with queryLogits'
+ * protocol: all queries in one batch (transductive), else each in a batch with the support set.
+ */
+function fusedPredictions(fused: FusedCnn, params: HostParams, support: Examples, query: Examples, transductive: boolean, classes: number): Int32Array {
+  const size = query.x.length / query.count;
+  const out = new Int32Array(query.count);
+  if (transductive || support.count === 0) {
+    const logits = fused.predict(params, query.x, query.count);
+    for (let q = 0; q < query.count; q++) out[q] = argMax(logits, q * classes, classes);
+    return out;
+  }
+  const batch = new Float32Array((support.count + 1) * size);
+  batch.set(support.x);
+  for (let q = 0; q < query.count; q++) {
+    batch.set(query.x.subarray(q * size, (q + 1) * size), support.count * size);
+    out[q] = argMax(fused.predict(params, batch, support.count + 1), support.count * classes, classes);
+  }
+  return out;
+}
+
 /** Accuracy on one task after adaptation (one host read per task). */
 export async function taskAccuracy(
   model: Model,
@@ -57,6 +87,17 @@ export async function taskAccuracy(
   rng: Rng,
 ): Promise<number> {
   const adapted = adaptToSupport(model, loss, layout, metaParams, task.support, options, rng);
+  const fused = fusedInnerLoopFor(model, loss, options.optimizer, layout);
+  if (fused instanceof FusedCnn) {
+    // The CNN's predictions in its kernel too: each query batch is a forward pass of the whole
+    // support set, several times the adaptation's cost through tfjs.
+    const host = paramsToHostSync(adapted);
+    if (adapted !== metaParams) disposeParams(adapted);
+    const predicted = fusedPredictions(fused, host, task.support, task.query, options.transductive, model.outputSize);
+    let correct = 0;
+    predicted.forEach((c, q) => (correct += c === task.query.y[q] ? 1 : 0));
+    return correct / task.query.count;
+  }
   const support = toBatch(layout, task.support);
   const query = toBatch(layout, task.query);
   const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictQueries(model, adapted, support.x, query.x, options.transductive), tf.cast(query.y, 'int32')), 'float32')));

@@ -16,6 +16,7 @@
  * tfjs's but change no output. With one build the results are bitwise repeatable; the native and
  * wasm builds differ by rounding (FMA, vector width).
  */
+import type { HostParams } from '../core/params.js';
 import type { ModelSpec } from '../nn/model.js';
 import type { LossSpec } from '../nn/losses.js';
 import { CONV_BLOCKS, convFeatureShape } from '../nn/conv.js';
@@ -61,6 +62,8 @@ interface CnnBackend {
   workFloats(dims: readonly number[], batch: number): number;
   /** cnn_adapt's arguments after the shapes; `count` (examples) lets the addon check sizes. */
   adapt(dims: readonly number[], args: readonly number[], count: number): number;
+  /** cnn_predict's arguments after the shapes: params, x, n, logits, work. */
+  predict(dims: readonly number[], args: readonly number[]): void;
   addInto(acc: number, x: number, n: number): void;
   divideBy(acc: number, d: number, n: number): void;
 }
@@ -73,6 +76,7 @@ function nativeBackend(addon: NativeExports): CnnBackend {
     paramCount: (d) => addon.cnn_param_count(d[0], d[1], d[2], d[3], d[4], d[5]),
     workFloats: (d, batch) => addon.cnn_work_floats(d[0], d[1], d[2], d[3], d[4], d[5], batch),
     adapt: (d, args, count) => addon.cnn_adapt(memory.buffer(), ...d, ...args, count),
+    predict: (d, args) => addon.cnn_predict(memory.buffer(), ...d, ...args),
     addInto: (a, x, n) => addon.add_into(memory.buffer(), a, x, n),
     divideBy: (a, dv, n) => addon.divide_by(memory.buffer(), a, dv, n),
   };
@@ -82,6 +86,7 @@ interface CnnWasmExports {
   memory: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
   cnn_adapt: (...args: number[]) => number;
+  cnn_predict: (...args: number[]) => void;
   cnn_work_floats: (...args: number[]) => number;
   cnn_param_count: (...args: number[]) => number;
   cnn_add_into: (acc: number, x: number, n: number) => void;
@@ -95,6 +100,7 @@ function wasmBackend(exports: CnnWasmExports): CnnBackend {
     paramCount: (d) => exports.cnn_param_count(...d),
     workFloats: (d, batch) => exports.cnn_work_floats(...d, batch),
     adapt: (d, args) => exports.cnn_adapt(...d, ...args),
+    predict: (d, args) => exports.cnn_predict(...d, ...args),
     addInto: (a, x, n) => exports.cnn_add_into(a, x, n),
     divideBy: (a, dv, n) => exports.cnn_divide_by(a, dv, n),
   };
@@ -137,6 +143,23 @@ export class FusedCnn extends FusedLoop {
     if (model.kind !== 'conv' || !fusedCnnSupports(model, loss, optimizer, targetSize)) return undefined;
     const backend = cnnBackend();
     return backend ? new FusedCnn(backend, model, loss!, optimizer) : undefined;
+  }
+
+  /**
+   * The logits [count, classes] of `count` examples in one batch (batch norm on their own
+   * statistics, as `model.apply` with `training: true`), with parameters `params`.
+   */
+  predict(params: HostParams, x: Float32Array, count: number): Float32Array {
+    const [H, W, C, , classes] = this.dims;
+    if (!Number.isInteger(count) || count < 1 || x.length !== count * H * W * C) throw new Error(`fused CNN: ${count} examples need ${count * H * W * C} inputs, got ${x.length}`);
+    const arena = this.arena;
+    arena.reset();
+    const at = { params: arena.alloc(4 * this.paramCount), x: arena.alloc(4 * x.length), logits: arena.alloc(4 * count * classes), work: 0 };
+    at.work = this.allocWork(count);
+    this.packParams(params, arena.f32(at.params, this.paramCount));
+    arena.f32(at.x, x.length).set(x);
+    this.backend.predict(this.dims, [at.params, at.x, count, at.logits, at.work]);
+    return arena.f32(at.logits, count * classes).slice();
   }
 
   protected allocWork(batch: number): number {

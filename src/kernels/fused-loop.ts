@@ -109,6 +109,11 @@ export abstract class FusedLoop {
     return out;
   }
 
+  /** Copies host parameters into `target` in the kernel's layout. */
+  protected packParams(host: HostParams, target: Float32Array): void {
+    this.pack(host, target, 'params');
+  }
+
   /** Copies a host parameter set into `target` in the kernel's layout. */
   private pack(host: HostParams, target: Float32Array, what: string): void {
     let offset = 0;

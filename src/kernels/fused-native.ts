@@ -10,6 +10,7 @@ export interface NativeExports {
   cnn_param_count(H: number, W: number, C: number, F: number, classes: number, stride: number): number;
   cnn_work_floats(H: number, W: number, C: number, F: number, classes: number, stride: number, batch: number): number;
   cnn_adapt(memory: ArrayBuffer, ...args: number[]): number;
+  cnn_predict(memory: ArrayBuffer, ...args: number[]): void;
   add_into(memory: ArrayBuffer, acc: number, x: number, n: number): void;
   divide_by(memory: ArrayBuffer, acc: number, d: number, n: number): void;
 }

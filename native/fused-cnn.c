@@ -42,6 +42,8 @@
 #else
 #define VW 4
 #endif
+/* Batch norm keeps per-channel vectors on the stack: F / VW of them, at most MAX_VECTORS. */
+#define MAX_VECTORS 64
 /* Columns per register block: NV vectors. Rows per block: R. */
 #define NV 4
 #define CB (NV * VW)
@@ -91,7 +93,9 @@ static void block_shapes(int H, int W, int C, int F, int S, Block *b) {
   }
 }
 
+/* The parameter count, or 0 for filter counts the kernel cannot take (not whole vectors, or more than batch norm's stack holds). */
 int cnn_param_count(int H, int W, int C, int F, int classes, int S) {
+  if (F % VW != 0 || F > MAX_VECTORS * VW) return 0;
   Block b[BLOCKS];
   block_shapes(H, W, C, F, S, b);
   int total = 0;
@@ -312,9 +316,6 @@ static void conv_input_gradient(const Block *k, int M, const int *base, const fl
 }
 
 /* ---- batch norm, ReLU, the dense layer and the loss ---- */
-
-/* Per-channel vectors of a row of F channels: F / VW of them, at most MAX_VECTORS. */
-#define MAX_VECTORS 64
 
 /*
  * Normalises z [M, F] in place into xhat with the batch's mean and biased variance, keeps

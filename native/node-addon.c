@@ -106,6 +106,7 @@ static napi_value adapt(napi_env env, napi_callback_info info) {
   if (c.failed) return NULL;
   if (H < 1 || W < 1 || C < 1 || F < 1 || classes < 1 || S < 1 || steps < 0 || batch < 1 || count < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
   size_t P = (size_t)cnn_param_count(H, W, C, F, classes, S) * 4;
+  if (P == 0) return fail(&c, "fused CNN: the kernel cannot take this many filters"), NULL;
   size_t work = (size_t)cnn_work_floats(H, W, C, F, classes, S, batch) * 4;
   const float *rates = ptr_arg(&c, 9, (size_t)steps * 4);
   float momentum = float_arg(&c, 10), beta1 = float_arg(&c, 11), beta2 = float_arg(&c, 12), epsilon = float_arg(&c, 13);
@@ -126,7 +127,9 @@ static napi_value predict(napi_env env, napi_callback_info info) {
   int H = int_arg(&c, 1), W = int_arg(&c, 2), C = int_arg(&c, 3), F = int_arg(&c, 4), classes = int_arg(&c, 5), S = int_arg(&c, 6), n = int_arg(&c, 9);
   if (c.failed) return NULL;
   if (H < 1 || W < 1 || C < 1 || F < 1 || classes < 1 || S < 1 || n < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
-  const float *params = ptr_arg(&c, 7, (size_t)cnn_param_count(H, W, C, F, classes, S) * 4);
+  size_t P = (size_t)cnn_param_count(H, W, C, F, classes, S) * 4;
+  if (P == 0) return fail(&c, "fused CNN: the kernel cannot take this many filters"), NULL;
+  const float *params = ptr_arg(&c, 7, P);
   const float *x = ptr_arg(&c, 8, (size_t)n * H * W * C * 4);
   float *logits = ptr_arg(&c, 10, (size_t)n * classes * 4);
   float *scratch = ptr_arg(&c, 11, (size_t)cnn_work_floats(H, W, C, F, classes, S, n) * 4);

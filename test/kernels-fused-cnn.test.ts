@@ -181,6 +181,8 @@ test('the fused CNN covers only what it computes, and refuses out-of-range label
   assert.ok(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5 }), ce, adamOpt, 1));
   assert.equal(fusedCnnSupports(convSpec({ variant: 'miniimagenet', classes: 5 }), ce, adamOpt, 1), false, 'max-pooling variant');
   assert.equal(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5, filters: 24 }), ce, adamOpt, 1), false, 'filters not a multiple of 16');
+  assert.equal(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5, filters: 272 }), ce, adamOpt, 1), false, 'more filters than batch norm keeps on the stack');
+  assert.ok(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5, filters: 256 }), ce, adamOpt, 1));
   assert.equal(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5 }), lossSpec(meanSquaredError()), adamOpt, 5), false, 'squared error');
   assert.equal(fusedCnnSupports(convSpec({ variant: 'omniglot', classes: 5 }), undefined, adamOpt, 1), false, "a user's own loss");
   assert.equal(fusedCnnSupports(mlp([4, 3]).spec, ce, adamOpt, 1), false, 'an MLP');

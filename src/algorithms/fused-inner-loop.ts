@@ -1,6 +1,6 @@
 /**
  * Where a fused inner loop (src/kernels/fused-mlp.ts for MLPs, in WebAssembly; fused-cnn.ts for
- * the Omniglot CNN, in the native addon) replaces the TensorFlow.js one
+ * the Omniglot CNN, in the native addon or its WebAssembly build) replaces the TensorFlow.js one
  * (src/algorithms/inner-loop.ts): Reptile, FOMAML, the worker pool and test-time adaptation ask
  * `fusedInnerLoopFor`, which returns undefined where no kernel applies or they are switched off,
  * and keep the tfjs loop then.

@@ -106,8 +106,9 @@ function trainingKernel(config: TrainConfig, benchmark: BenchmarkSetup): FusedLo
 }
 
 /**
- * What runs the inner loops, recorded in config.json: a fused kernel ('fused-mlp', 'fused-cnn')
- * or TensorFlow.js, for training and for every algorithm's evaluation.
+ * What runs the inner loops, recorded in config.json: a fused kernel ('fused-mlp',
+ * 'fused-cnn-native', 'fused-cnn-wasm') or TensorFlow.js, for training and for every algorithm's
+ * evaluation.
  */
 function innerLoopUsed(config: TrainConfig, benchmark: BenchmarkSetup): { training: string; evaluation: string } {
   const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, innerOptimizer(config), benchmark.trainTasks)?.kernel ?? 'tfjs';

@@ -57,7 +57,7 @@ export function nativeKernels(): NativeExports | undefined {
   return loaded;
 }
 
-/** Why `nativeKernels()` returned what it did, for `--help` and diagnostics. */
+/** Why `nativeKernels()` returned what it did, for diagnostics (the tests name it when they skip). */
 export function nativeKernelsStatus(): string {
   if (switchedOff) return 'switched off by setNativeKernels(false)';
   nativeKernels();

@@ -62,6 +62,13 @@ const CASES: ErrorCase[] = [
   { name: '--config bad type', args: () => ['--config', join(dir, 'bad-type.json')], mentions: ['--config', '--fresh-inner-state', 'yes', /true or false/] },
   { name: 'missing benchmark', raw: true, args: () => ['train'], mentions: ['benchmark', 'sine'] },
   { name: 'unknown command', raw: true, args: () => ['trian', 'sine'], mentions: ['trian', 'train'] },
+  { name: 'bad --inner-rate-scale', args: () => ['--inner-rate-scale', 'dense0'], mentions: ['--inner-rate-scale', 'dense0', 'name=scale'] },
+  { name: 'negative --meta-step-scale', args: () => ['--meta-step-scale', 'dense0=-1'], mentions: ['--meta-step-scale', 'dense0=-1', '>= 0'] },
+  { name: '--inner-rate-scale naming no parameter', args: () => ['--inner-rate-scale', 'embedding=0.1'], mentions: ['--inner-rate-scale', "'embedding' names no parameter", 'dense0/kernel'] },
+  { name: '--meta-step-scale with fomaml', args: () => ['--algorithm', 'fomaml', '--meta-step-scale', 'dense0=2'], mentions: ['--meta-step-scale', 'reptile', 'fomaml'] },
+  { name: '--meta-step-scale with a meta-optimizer', args: () => ['--meta-optimizer', 'adam', '--meta-step-scale', 'dense0=2'], mentions: ['--meta-step-scale', 'interpolate', 'adam'] },
+  { name: '--inner-rate-scale with scratch', args: () => ['--algorithm', 'scratch', '--inner-rate-scale', 'dense0=2'], mentions: ['--inner-rate-scale', 'reptile', 'scratch'] },
+  { name: 'text model on sine', args: () => ['--model', 'weighted-embedding-bag'], mentions: ['--model', 'weighted-embedding-bag'] },
   { name: '--out is a file', args: () => [...TINY, '--out', join(dir, 'a-file')], mentions: ['--out', 'a-file'] },
 ];
 

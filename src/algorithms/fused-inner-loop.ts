@@ -29,6 +29,8 @@ const cache = new WeakMap<Model, Map<string, FusedLoop>>();
 export function fusedInnerLoopFor(model: Model, loss: LossFn, optimizer: Pick<Optimizer, 'name' | 'config'>, layout: Pick<ExampleLayoutSource, 'targetShape'>): FusedLoop | undefined {
   // Only the library's own models: a model of the user's may carry a spec yet compute something else.
   if (!enabled || tf.engine().isTapeOn()) return undefined;
+  // The kernels take one rate for all parameters.
+  if (optimizer.config.rateScale !== undefined) return undefined;
   const spec = lossSpec(loss);
   const targetSize = layout.targetShape.reduce((a, b) => a * b, 1);
   const kernel = isLibraryMlp(model) && fusedMlpSupports(model.spec, spec, optimizer, targetSize) ? FusedMlp

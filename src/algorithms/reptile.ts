@@ -9,12 +9,17 @@
  * meta-gradient g = theta - mean_i phi_i (so plain SGD with rate eps is the interpolation).
  * The article's listing sets the gradient to phi - theta, which walks theta away from the
  * adapted weights; the sign here is the one that moves theta towards them.
+ *
+ * `metaStepScale` gives some parameters their own meta-step, eps * scale (layer-wise meta-steps,
+ * with the interpolation only): with `rateScale` on the inner optimizer, a layer can move slowly
+ * within each task yet by a full step between them (docs/text.md).
  */
 import { tf } from '../core/tf.js';
-import { cloneParams, disposeParams, interpolate, meanParams, paramsFromHost, subtract, type HostParams, type ParamSet } from '../core/params.js';
+import { cloneParams, disposeParams, interpolate, mapParams, meanParams, paramsFromHost, subtract, type HostParams, type ParamSet } from '../core/params.js';
 import { hostInterpolate, hostMean, hostSubtract } from '../core/host-params.js';
 import type { Rng } from '../core/rng.js';
 import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
+import { checkParamScales, scaleFor, type ParamScales } from '../nn/param-scales.js';
 import type { Examples } from '../tasks/task.js';
 import { adapt, disposeBatch, toBatch } from './inner-loop.js';
 import { fusedInnerLoopFor } from './fused-inner-loop.js';
@@ -54,6 +59,22 @@ export interface ReptileOptions {
    * `--workers n >= 1` runs when a fused kernel makes threads slower than one thread (the MLP's).
    */
   commonStartState?: boolean;
+  /** Per-parameter multipliers of the meta-step (interpolation only; default: none). */
+  metaStepScale?: ParamScales;
+}
+
+/** a + (b - a) eps, with each parameter's eps multiplied by its scale (the same bits as `interpolate` at scale 1). */
+function interpolateScaled(a: ParamSet, b: ParamSet, eps: number, scales: ParamScales | undefined): ParamSet {
+  if (!scales) return interpolate(a, b, eps);
+  return mapParams(a, (x, n) => tf.tidy(() => tf.add(x, tf.mul(tf.sub(b[n], x), eps * scaleFor(scales, n)))));
+}
+
+/** `interpolateScaled` on host parameter sets. */
+function hostInterpolateScaled(a: HostParams, b: HostParams, eps: number, scales: ParamScales | undefined): HostParams {
+  if (!scales) return hostInterpolate(a, b, eps);
+  const one = (p: HostParams, k: number): HostParams => ({ names: [p.names[k]], shapes: [p.shapes[k]], values: [p.values[k]] });
+  const values = a.names.map((n, k) => hostInterpolate(one(a, k), one(b, k), eps * scaleFor(scales, n)).values[0]);
+  return { names: a.names.slice(), shapes: a.shapes.map((s) => s.slice()), values };
 }
 
 /** The meta-gradient Reptile feeds a meta-optimizer: theta - mean_i phi_i. */
@@ -92,6 +113,11 @@ export class Reptile implements MetaLearner {
     this.model = setup.model;
     this.loss = setup.loss;
     this.tasksPerIteration = options.metaBatch;
+    const { metaStepScale } = options;
+    if (metaStepScale && Object.keys(metaStepScale).length > 0) {
+      if (options.metaOptimizer) throw new RangeError('a meta-step scale needs the interpolation outer update, not a meta-optimizer');
+      checkParamScales(metaStepScale, Object.keys(initialParams));
+    }
     this.theta = new ParamStore(cloneParams(initialParams));
     this.metaState = options.metaOptimizer?.init(this.theta.device);
   }
@@ -194,7 +220,7 @@ export class Reptile implements MetaLearner {
   /** The outer update from the mean adapted parameters on the host: the same bits as `outerUpdate` (core/host-params.ts). */
   private hostOuterUpdate(mean: HostParams, metaStepSize: number): void {
     if (!this.options.metaOptimizer) {
-      this.theta.setHost(hostInterpolate(this.theta.host, mean, metaStepSize));
+      this.theta.setHost(hostInterpolateScaled(this.theta.host, mean, metaStepSize, this.options.metaStepScale));
       return;
     }
     const g = paramsFromHost(hostSubtract(this.theta.host, mean));
@@ -205,7 +231,7 @@ export class Reptile implements MetaLearner {
   private outerUpdate(adapted: readonly ParamSet[], metaStepSize: number): ParamSet {
     if (!this.options.metaOptimizer) {
       const mean = meanParams(adapted);
-      const next = interpolate(this.theta.device, mean, metaStepSize);
+      const next = interpolateScaled(this.theta.device, mean, metaStepSize, this.options.metaStepScale);
       disposeParams(mean);
       return next;
     }

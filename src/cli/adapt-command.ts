@@ -16,7 +16,7 @@ import { loadModel } from '../io/model-files.js';
 import { loadLabelledExamples } from '../io/text-files.js';
 import { adaptIntentClassifier } from '../text/intent-classifier.js';
 import { innerOptimizer } from './build.js';
-import { integer } from './parse.js';
+import { integer, real } from './parse.js';
 import { UsageError } from './errors.js';
 import type { TrainConfig } from './train-options.js';
 
@@ -48,6 +48,7 @@ export function registerAdaptCommand(program: Command, deps: AdaptCommandDeps): 
     .addOption(new Option('--examples <file>', 'your labelled examples: CSV with a header text,label, or JSON [{"text": ..., "label": ...}] / [[text, label]]').makeOptionMandatory())
     .addOption(new Option('--input <file>', 'texts to classify, one per line (default: stdin); blank lines are skipped'))
     .addOption(new Option('--eval-iters <n>', "adaptation steps (default: the run's --eval-iters)").argParser(integer(0)))
+    .addOption(new Option('--learning-rate <lr>', "adaptation learning rate (default: the run's --learning-rate; docs/text.md tunes it on validation intents)").argParser(real(0, Infinity, { minExclusive: true })))
     .addOption(new Option('--eval-batch <n>', "adaptation minibatch size, 0: all the examples (default: the run's --eval-batch)").argParser(integer(0)))
     .addOption(new Option('--seed <n>', "seed of the minibatch order (default: the run's)").argParser(integer(0, 2 ** 31 - 1)))
     .addOption(new Option('--backend <name>', "TensorFlow.js backend (default: the run's)").choices(BACKENDS))
@@ -84,7 +85,7 @@ export function registerAdaptCommand(program: Command, deps: AdaptCommandDeps): 
       const options = {
         evalIters: (flags.evalIters as number | undefined) ?? config.evalIters,
         evalBatch: (flags.evalBatch as number | undefined) ?? config.evalBatch,
-        optimizer: innerOptimizer(config),
+        optimizer: innerOptimizer({ ...config, learningRate: (flags.learningRate as number | undefined) ?? config.learningRate }),
       };
       const classifier = adaptIntentClassifier(spec, loaded.params, examples, options, Rng.fromSeed((flags.seed as number | undefined) ?? config.seed));
       disposeParams(loaded.params);

@@ -16,6 +16,12 @@ export function checkAlgorithmSettings(config: TrainConfig): void {
     const most = innerIters > 1 ? trainShots - 1 : trainShots;
     if (fomlTail > most) throw new UsageError(`--foml-tail ${fomlTail}: at most ${most} with --train-shots ${trainShots} and --inner-iters ${innerIters}`);
   }
+  if (config.innerRateScale && !['reptile', 'fomaml', 'maml'].includes(algorithm)) {
+    throw new UsageError(`--inner-rate-scale applies to the meta-training inner loop of --algorithm reptile, fomaml and maml, not ${algorithm}`);
+  }
+  if (config.metaStepScale && (algorithm !== 'reptile' || config.metaOptimizer !== 'interpolate')) {
+    throw new UsageError(`--meta-step-scale applies to --algorithm reptile with --meta-optimizer interpolate, not --algorithm ${algorithm} --meta-optimizer ${config.metaOptimizer}`);
+  }
   if (algorithm === 'maml' && config.innerOptimizer !== 'sgd') {
     throw new UsageError(`--algorithm maml differentiates through plain SGD steps: use --sgd (or --inner-optimizer sgd), not --inner-optimizer ${config.innerOptimizer}`);
   }

@@ -10,12 +10,31 @@ import { Maml } from '../algorithms/maml.js';
 import { Scratch } from '../algorithms/scratch.js';
 import type { MetaLearner, MetaLearnerSetup } from '../algorithms/meta-learner.js';
 import { adam, sgd, type Optimizer } from '../nn/optimizers.js';
+import { checkParamScales, parseParamScales } from '../nn/param-scales.js';
 import type { TrainConfig } from './train-options.js';
 import { innerOptimizerOf } from '../demo/run-settings.js';
+import { UsageError } from './errors.js';
 
 /** The inner optimizer (training and evaluation use the same kind and rate). */
 export function innerOptimizer(config: TrainConfig): Optimizer {
   return innerOptimizerOf(config);
+}
+
+/** The meta-training inner optimizer: the evaluation's, with --inner-rate-scale's layer-wise rates. */
+export function trainingInnerOptimizer(config: TrainConfig): Optimizer {
+  return config.innerRateScale ? innerOptimizerOf(config, parseParamScales(config.innerRateScale)) : innerOptimizer(config);
+}
+
+/** Throws a usage error when --inner-rate-scale or --meta-step-scale names no parameter of the model. */
+export function checkLayerwiseScales(config: TrainConfig, paramNames: readonly string[]): void {
+  for (const [flag, text] of [['--inner-rate-scale', config.innerRateScale], ['--meta-step-scale', config.metaStepScale]] as const) {
+    if (!text) continue;
+    try {
+      checkParamScales(parseParamScales(text), paramNames);
+    } catch (error) {
+      throw new UsageError(`${flag} ${text}: ${(error as Error).message}`);
+    }
+  }
 }
 
 function metaOptimizer(config: TrainConfig): Optimizer | undefined {
@@ -35,7 +54,7 @@ function metaGradientOptions(config: TrainConfig) {
     innerIters: config.innerIters,
     innerBatch: config.innerBatch,
     metaBatch: config.metaBatch,
-    innerOptimizer: innerOptimizer(config),
+    innerOptimizer: trainingInnerOptimizer(config),
     tailShots: config.fomlTail,
     metaOptimizer: metaOptimizer(config),
   };
@@ -43,13 +62,16 @@ function metaGradientOptions(config: TrainConfig) {
 
 /** `adapter`: the worker pool that adapts a meta-batch's tasks in parallel (Reptile only). */
 export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainConfig, setup: MetaLearnerSetup, initialParams: ParamSet, adapter?: TaskAdapter): MetaLearner {
+  checkLayerwiseScales(config, Object.keys(initialParams));
+  const stepScale = config.metaStepScale ? parseParamScales(config.metaStepScale) : undefined;
   switch (algorithm) {
     case 'reptile':
       return new Reptile(setup, initialParams, {
         innerIters: config.innerIters,
         innerBatch: config.innerBatch,
         metaBatch: config.metaBatch,
-        innerOptimizer: innerOptimizer(config),
+        innerOptimizer: trainingInnerOptimizer(config),
+        metaStepScale: stepScale,
         persistInnerState: !config.freshInnerState,
         metaOptimizer: metaOptimizer(config),
         adapter,

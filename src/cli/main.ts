@@ -17,6 +17,7 @@ import { dashboardOptions, registerServeCommands, withDashboard } from './serve-
 import { registerAdaptCommand } from './adapt-command.js';
 import { registerExperimentCommand } from './experiment-command.js';
 import { registerTuneCommand } from './tune-command.js';
+import { registerCompareCommand } from './compare-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -101,6 +102,7 @@ function program(): Command {
   registerAdaptCommand(cli, { readRunConfig });
   registerExperimentCommand(cli);
   registerTuneCommand(cli);
+  registerCompareCommand(cli);
   return cli;
 }
 

@@ -3,6 +3,7 @@
  * commander turns into one error line.
  */
 import { InvalidArgumentError } from 'commander';
+import { formatParamScales, parseParamScales } from '../nn/param-scales.js';
 
 export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -34,4 +35,13 @@ export function integerList(min: number) {
     }
     return parts.map(Number);
   };
+}
+
+/** `name=scale,...` (src/nn/param-scales.ts), returned in canonical form ('' for none). */
+export function paramScales(value: string): string {
+  try {
+    return formatParamScales(parseParamScales(value));
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Rng } from '../core/rng.js';
+import { tf } from '../core/tf.js';
 import { useBackend } from '../core/backend.js';
 import { disposeParams, type ParamSet } from '../core/params.js';
 import type { MetaLearner } from '../algorithms/meta-learner.js';
@@ -13,7 +14,7 @@ import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
 import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import { buildLearner, innerOptimizer } from './build.js';
+import { buildLearner, checkLayerwiseScales, innerOptimizer, trainingInnerOptimizer } from './build.js';
 import { AdaptPool } from '../parallel/worker-pool.js';
 import { lossSpec } from '../nn/losses.js';
 import { fusedInnerLoopFor, setFusedInnerLoop } from '../algorithms/fused-inner-loop.js';
@@ -85,7 +86,7 @@ async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, back
   }
   const loss = lossSpec(benchmark.loss);
   if (!loss) throw new Error(`--workers ${config.workers}: the ${benchmark.name} loss cannot be rebuilt in a worker; use --workers 0`);
-  const optimizer = innerOptimizer(config);
+  const optimizer = trainingInnerOptimizer(config);
   const pool = await AdaptPool.start(config.workers, {
     backend: backend as 'wasm' | 'cpu' | 'node',
     model: benchmark.model.spec,
@@ -100,7 +101,7 @@ async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, back
 
 /** The fused kernel that trains this run's inner loops (Reptile, FOMAML, joint training on regression), if any. */
 function trainingKernel(config: TrainConfig, benchmark: BenchmarkSetup): FusedLoop | undefined {
-  const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, innerOptimizer(config), benchmark.trainTasks);
+  const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, trainingInnerOptimizer(config), benchmark.trainTasks);
   const trains = { reptile: true, fomaml: true, maml: false, scratch: false, joint: benchmark.trainTasks.kind === 'regression' }[config.algorithm];
   return trains ? fused : undefined;
 }
@@ -141,6 +142,9 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
       throw new UsageError(`--resume ${config.out}: ${error.message}`);
     });
   } else {
+    // Before anything is written: a scale naming no parameter is a usage error (shapes only, so a throwaway draw).
+    const names = tf.tidy(() => Object.keys(benchmark.model.init(Rng.fromSeed(0))));
+    checkLayerwiseScales(config, names);
     runDir = await RunDir.create(config.out, { force: config.force });
     await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: innerLoopUsed(config, benchmark), modelSpec: benchmark.model.spec, ...runMetadata() });
   }

@@ -7,7 +7,7 @@ import { Option } from 'commander';
 import { BACKENDS } from '../core/backend.js';
 import { defaultWorkerCount } from '../parallel/worker-pool.js';
 import { INIT_SCHEMES } from '../nn/init.js';
-import { integer, integerList, real } from './parse.js';
+import { integer, integerList, paramScales, real } from './parse.js';
 import { UsageError } from './errors.js';
 import { PRESETS } from './presets.js';
 import { TEXT_BENCHMARKS, TEXT_FLAGS, textDefault } from './text-options.js';
@@ -18,7 +18,7 @@ export type Benchmark = (typeof BENCHMARKS)[number];
 export const ALGORITHMS = ['reptile', 'fomaml', 'maml', 'scratch', 'joint'] as const;
 export const BASELINES = ['joint', 'scratch', 'none'] as const;
 export const META_OPTIMIZERS = ['interpolate', 'sgd', 'adam'] as const;
-export const MODELS = ['mlp', 'conv', 'conv-miniimagenet', 'embedding-bag'] as const;
+export const MODELS = ['mlp', 'conv', 'conv-miniimagenet', 'embedding-bag', 'weighted-embedding-bag'] as const;
 
 export interface TrainConfig {
   benchmark: Benchmark;
@@ -38,6 +38,10 @@ export interface TrainConfig {
   adamBeta1: number;
   adamBeta2: number;
   freshInnerState: boolean;
+  /** Layer-wise rates of the meta-training inner loop (`name=scale,...`; '' or absent: none). */
+  innerRateScale?: string;
+  /** Layer-wise meta-steps of Reptile's interpolation (`name=scale,...`; '' or absent: none). */
+  metaStepScale?: string;
   workers: number;
   /** fused: the library's MLP (WebAssembly) and Omniglot CNN (native addon) run their inner loops in fused kernels where they apply; tfjs: never. */
   innerLoop: 'fused' | 'tfjs';
@@ -122,6 +126,8 @@ export const FLAGS: FlagSpec[] = [
   { key: 'momentum', flags: '--momentum <m>', description: 'momentum of the inner SGD', parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta1', flags: '--adam-beta1 <b>', description: "inner Adam's beta1 (the paper: 0)", parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta2', flags: '--adam-beta2 <b>', description: "inner Adam's beta2", parse: real(0, 0.999999), defaults: same(0.999) },
+  { key: 'innerRateScale', flags: '--inner-rate-scale <name=scale,...>', description: "meta-training only (reptile, fomaml, maml): multiply the inner rate of the named parameters (a name or its prefix up to a '/', e.g. embedding/kernel=0.1); evaluation adapts every parameter at --learning-rate", parse: paramScales, defaults: same('') },
+  { key: 'metaStepScale', flags: '--meta-step-scale <name=scale,...>', description: "reptile with the interpolation outer update: multiply the meta-step of the named parameters (e.g. embedding/kernel=10)", parse: paramScales, defaults: same('') },
   { key: 'freshInnerState', flags: '--fresh-inner-state', description: 'reset the inner optimizer state for every task (the original keeps it)', defaults: same(false) },
   { key: 'workers', flags: '--workers <n>', description: "threads adapting a meta-batch's tasks in parallel: the main one and n - 1 worker threads (default: the number of cores). With n >= 1, every task of a meta-batch starts from the same inner optimizer state and the next continues from their average; 0: serial in one thread, chaining the state from task to task as the original. Results do not depend on n >= 1. When the fused MLP kernel trains (--inner-loop), one thread is faster and runs them (no worker threads start); the fused CNN kernel uses the threads", parse: integer(0, 256), defaults: same(defaultWorkerCount()) },
   { key: 'innerLoop', flags: '--inner-loop <kind>', description: "fused: with an SGD or Adam inner optimizer, each task's inner steps (training and evaluation) run in one kernel call: an MLP with cross-entropy or squared error in WebAssembly SIMD (native/fused-mlp.c), the Omniglot CNN (--model conv, filters a multiple of 16 up to 256) with cross-entropy in the native addon built at install (native/fused-cnn.c; where it was not built, its WebAssembly build); the same numbers as tfjs to float32 rounding, several times faster. Other models and algorithms use TensorFlow.js. tfjs: TensorFlow.js everywhere", choices: ['fused', 'tfjs'], defaults: same('fused') },

@@ -4,6 +4,7 @@
  * minibatch size as `reptile eval` (browser-safe: no CLI modules).
  */
 import { adam, sgd, type Optimizer } from '../nn/optimizers.js';
+import type { ParamScales } from '../nn/param-scales.js';
 import type { ModelSpec } from '../nn/model.js';
 import type { AdaptationOptions } from '../eval/adapt.js';
 
@@ -28,10 +29,10 @@ export interface RunSettings extends InnerOptimizerSettings {
 }
 
 /** The inner optimizer (training and evaluation use the same kind and rate). */
-export function innerOptimizerOf(settings: InnerOptimizerSettings): Optimizer {
+export function innerOptimizerOf(settings: InnerOptimizerSettings, rateScale?: ParamScales): Optimizer {
   return settings.innerOptimizer === 'adam'
-    ? adam({ learningRate: settings.learningRate, beta1: settings.adamBeta1, beta2: settings.adamBeta2 })
-    : sgd({ learningRate: settings.learningRate, momentum: settings.momentum });
+    ? adam({ learningRate: settings.learningRate, beta1: settings.adamBeta1, beta2: settings.adamBeta2, rateScale })
+    : sgd({ learningRate: settings.learningRate, momentum: settings.momentum, rateScale });
 }
 
 /** `reptile eval`'s adaptation for this run: its eval iterations, batch, optimizer and protocol. */

@@ -25,6 +25,8 @@ export interface ClassificationEval {
   accuracy: number;
   ci95: number;
   transductive: boolean;
+  /** Each task's accuracy, in task order (for paired comparisons on the same tasks: `reptile compare`). */
+  taskAccuracies: number[];
 }
 
 /**
@@ -122,5 +124,5 @@ export async function evaluateClassification(
   for (let i = 0; i < options.tasks; i++) {
     accuracies.push(await taskAccuracy(model, loss, layout, metaParams, sampleTask(rng), options, rng));
   }
-  return { ways: layout.ways, shots: layout.shots, tasks: options.tasks, accuracy: mean(accuracies), ci95: ci95(accuracies), transductive: options.transductive };
+  return { ways: layout.ways, shots: layout.shots, tasks: options.tasks, accuracy: mean(accuracies), ci95: ci95(accuracies), transductive: options.transductive, taskAccuracies: accuracies };
 }

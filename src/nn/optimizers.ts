@@ -7,10 +7,14 @@
  * When nothing is being differentiated and the backend has them, one fused kernel updates all
  * parameters at once (src/kernels/fused-optimizers.ts); under a gradient tape the update is
  * composed of ordinary differentiable ops.
+ *
+ * `rateScale` multiplies the rate of some parameters (layer-wise rates, src/nn/param-scales.ts);
+ * config.rateScale records it as text, so optimizerFromConfig rebuilds the same optimizer.
  */
 import { tf } from '../core/tf.js';
 import { cloneParams, mapParams, paramsFromList, type ParamSet } from '../core/params.js';
 import { fusedAdamUpdate, fusedSgdUpdate, fusedUpdateAvailable } from '../kernels/fused-optimizers.js';
+import { formatParamScales, parseParamScales, scaleFor, type ParamScales } from './param-scales.js';
 
 export interface OptimizerState {
   /** Number of steps taken so far (Adam's bias correction uses it). */
@@ -40,14 +44,35 @@ export interface SgdOptions {
   momentum?: number;
   /** Use the fused kernel when possible (default true; false for comparisons). */
   fused?: boolean;
+  /** Per-parameter multipliers of the rate (default: none). */
+  rateScale?: ParamScales;
 }
 
-export function sgd({ learningRate, momentum = 0, fused = true }: SgdOptions): Optimizer {
+/** The config entry of a rate scale (none when there is no scaling, so older configs stay as they were). */
+const scaleConfig = (rateScale: ParamScales | undefined): Record<string, string> => (rateScale && Object.keys(rateScale).length > 0 ? { rateScale: formatParamScales(rateScale) } : {});
+
+/**
+ * Runs a fused update once per group of parameters that share a rate multiplier (one call
+ * without `rateScale`); `update(names, scale)` returns each name's outputs.
+ */
+function byScale<T>(names: readonly string[], rateScale: ParamScales | undefined, update: (group: string[], scale: number) => Record<string, T>): Record<string, T> {
+  const groups = new Map<number, string[]>();
+  for (const n of names) {
+    const k = rateScale ? scaleFor(rateScale, n) : 1;
+    groups.set(k, [...(groups.get(k) ?? []), n]);
+  }
+  const out: Record<string, T> = {};
+  for (const [scale, group] of groups) Object.assign(out, update(group, scale));
+  return out;
+}
+
+export function sgd({ learningRate, momentum = 0, fused = true, rateScale }: SgdOptions): Optimizer {
   checkRate('learning rate', learningRate, 0, Infinity);
   checkRate('momentum', momentum, 0, 1, true);
+  const rate = (lr: number, n: string) => (rateScale ? lr * scaleFor(rateScale, n) : lr);
   return {
     name: 'sgd',
-    config: { learningRate, momentum },
+    config: { learningRate, momentum, ...scaleConfig(rateScale) },
     init(params): OptimizerState {
       const slots: Record<string, ParamSet> = momentum > 0 ? { velocity: mapParams(params, (p) => tf.zerosLike(p)) } : {};
       return { step: 0, slots };
@@ -55,20 +80,23 @@ export function sgd({ learningRate, momentum = 0, fused = true }: SgdOptions): O
     step(params, grads, state, lr = learningRate): { params: ParamSet; state: OptimizerState } {
       if (fused && fusedUpdateAvailable()) {
         const names = Object.keys(params);
-        const list = (set: ParamSet) => names.map((n) => set[n]);
-        const out = fusedSgdUpdate(list(params), list(grads), momentum > 0 ? list(state.slots.velocity) : [], { learningRate: lr, momentum });
-        const slots: Record<string, ParamSet> = momentum > 0 ? { velocity: paramsFromList(names, out.velocity) } : {};
-        return { params: paramsFromList(names, out.p), state: { step: state.step + 1, slots } };
+        const out = byScale(names, rateScale, (group, scale) => {
+          const list = (set: ParamSet) => group.map((n) => set[n]);
+          const r = fusedSgdUpdate(list(params), list(grads), momentum > 0 ? list(state.slots.velocity) : [], { learningRate: lr * scale, momentum });
+          return Object.fromEntries(group.map((n, i) => [n, { p: r.p[i], velocity: r.velocity[i] }]));
+        });
+        const slots: Record<string, ParamSet> = momentum > 0 ? { velocity: paramsFromList(names, names.map((n) => out[n].velocity)) } : {};
+        return { params: paramsFromList(names, names.map((n) => out[n].p)), state: { step: state.step + 1, slots } };
       }
       if (momentum === 0) {
         return {
-          params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(grads[n], lr)))),
+          params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(grads[n], rate(lr, n))))),
           state: { step: state.step + 1, slots: {} },
         };
       }
       const velocity = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.velocity[n], momentum), grads[n])));
       return {
-        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(velocity[n], lr)))),
+        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(velocity[n], rate(lr, n))))),
         state: { step: state.step + 1, slots: { velocity } },
       };
     },
@@ -83,6 +111,8 @@ export interface AdamOptions {
   epsilon?: number;
   /** Use the fused kernel when possible (default true; false for comparisons). */
   fused?: boolean;
+  /** Per-parameter multipliers of the rate (default: none). */
+  rateScale?: ParamScales;
 }
 
 /**
@@ -90,14 +120,14 @@ export interface AdamOptions {
  * folded into the step size and epsilon is added to sqrt(v) uncorrected.
  *   lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t);  p <- p - lr_t * m / (sqrt(v) + epsilon)
  */
-export function adam({ learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8, fused = true }: AdamOptions): Optimizer {
+export function adam({ learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8, fused = true, rateScale }: AdamOptions): Optimizer {
   checkRate('learning rate', learningRate, 0, Infinity);
   checkRate('adam beta1', beta1, 0, 1, true);
   checkRate('adam beta2', beta2, 0, 1, true);
   checkRate('adam epsilon', epsilon, 0, Infinity);
   return {
     name: 'adam',
-    config: { learningRate, beta1, beta2, epsilon },
+    config: { learningRate, beta1, beta2, epsilon, ...scaleConfig(rateScale) },
     init(params) {
       return { step: 0, slots: { m: mapParams(params, (p) => tf.zerosLike(p)), v: mapParams(params, (p) => tf.zerosLike(p)) } };
     },
@@ -106,17 +136,18 @@ export function adam({ learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8,
       const stepSize = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
       if (fused && fusedUpdateAvailable()) {
         const names = Object.keys(params);
-        const list = (set: ParamSet) => names.map((n) => set[n]);
-        const out = fusedAdamUpdate(list(params), list(grads), list(state.slots.m), list(state.slots.v), { stepSize, beta1, beta2, epsilon });
-        return {
-          params: paramsFromList(names, out.p),
-          state: { step: t, slots: { m: paramsFromList(names, out.m), v: paramsFromList(names, out.v) } },
-        };
+        const out = byScale(names, rateScale, (group, scale) => {
+          const list = (set: ParamSet) => group.map((n) => set[n]);
+          const r = fusedAdamUpdate(list(params), list(grads), list(state.slots.m), list(state.slots.v), { stepSize: stepSize * scale, beta1, beta2, epsilon });
+          return Object.fromEntries(group.map((n, i) => [n, { p: r.p[i], m: r.m[i], v: r.v[i] }]));
+        });
+        const pick = (k: 'p' | 'm' | 'v') => paramsFromList(names, names.map((n) => out[n][k]));
+        return { params: pick('p'), state: { step: t, slots: { m: pick('m'), v: pick('v') } } };
       }
       const m = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.m[n], beta1), tf.mul(grads[n], 1 - beta1))));
       const v = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.v[n], beta2), tf.mul(tf.square(grads[n]), 1 - beta2))));
       return {
-        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(tf.div(m[n], tf.add(tf.sqrt(v[n]), epsilon)), stepSize)))),
+        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(tf.div(m[n], tf.add(tf.sqrt(v[n]), epsilon)), rateScale ? stepSize * scaleFor(rateScale, n) : stepSize)))),
         state: { step: t, slots: { m, v } },
       };
     },
@@ -134,11 +165,12 @@ export type OptimizerName = (typeof OPTIMIZERS)[number];
 /** Builds an optimizer again from its `name` and `config` (e.g. in a worker thread). */
 export function optimizerFromConfig(name: string, config: Readonly<Record<string, number | string | boolean>>): Optimizer {
   const num = (key: string) => (typeof config[key] === 'number' ? (config[key] as number) : undefined);
+  const rateScale = typeof config.rateScale === 'string' ? parseParamScales(config.rateScale) : undefined;
   switch (name) {
     case 'sgd':
-      return sgd({ learningRate: num('learningRate')!, momentum: num('momentum') });
+      return sgd({ learningRate: num('learningRate')!, momentum: num('momentum'), rateScale });
     case 'adam':
-      return adam({ learningRate: num('learningRate')!, beta1: num('beta1'), beta2: num('beta2'), epsilon: num('epsilon') });
+      return adam({ learningRate: num('learningRate')!, beta1: num('beta1'), beta2: num('beta2'), epsilon: num('epsilon'), rateScale });
     default:
       throw new Error(`unknown optimizer '${name}' (allowed: ${OPTIMIZERS.join(', ')})`);
   }

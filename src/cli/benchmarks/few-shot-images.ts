@@ -22,7 +22,8 @@ export function imageModel(config: TrainConfig, inputShape: number[]): Model {
     case 'conv-miniimagenet':
       return conv({ variant: 'miniimagenet', classes, inputShape, init: config.init });
     case 'embedding-bag':
-      throw new UsageError('--model embedding-bag is for text (clinc150, banking77): use --model mlp, conv or conv-miniimagenet');
+    case 'weighted-embedding-bag':
+      throw new UsageError(`--model ${config.model} is for text (clinc150, banking77): use --model mlp, conv or conv-miniimagenet`);
   }
 }
 

@@ -22,9 +22,10 @@ export function tokenizerSpec(config: TrainConfig): TokenizerSpec {
 
 /** The network `config.model` names for N-way text tasks. */
 export function textModel(config: TrainConfig): Model {
-  if (config.model !== 'embedding-bag') throw new UsageError(`--model ${config.model} does not apply to text: allowed: embedding-bag`);
+  if (config.model !== 'embedding-bag' && config.model !== 'weighted-embedding-bag') throw new UsageError(`--model ${config.model} does not apply to text: allowed: embedding-bag, weighted-embedding-bag`);
+  const weighting = config.model === 'weighted-embedding-bag' ? { weighting: 'learned' as const } : {};
   try {
-    return embeddingBag({ kind: 'embedding-bag', tokenizer: tokenizerSpec(config), dim: config.embeddingDim!, hidden: config.hidden, classes: config.classes!, activation: config.activation, init: config.init });
+    return embeddingBag({ kind: 'embedding-bag', tokenizer: tokenizerSpec(config), dim: config.embeddingDim!, hidden: config.hidden, classes: config.classes!, activation: config.activation, init: config.init, ...weighting });
   } catch (error) {
     throw new UsageError(`--word-ngrams ${config.wordNgrams} --char-ngrams ${config.charNgrams}: ${(error as Error).message}`);
   }

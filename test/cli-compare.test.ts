@@ -12,7 +12,7 @@ import { pairedDifference } from '../src/eval/stats.js';
 import { assertOneLineUsageError, runCli } from './support/cli.js';
 
 let dir: string;
-const settings = { classes: 5, shots: 1, evalSamples: 4, seed: 1, evalSplit: 'test', queryShots: 5, data: 'd', textSplit: 'intents', transductive: false };
+const settings = { classes: 5, shots: 1, evalSamples: 4, seed: 1, evalSplit: 'test', queryShots: 5, data: 'd', textSplit: 'intents', splitSeed: 0, transductive: false };
 const file = (name: string, algorithm: string, taskAccuracies: number[] | undefined, extra: Record<string, unknown> = {}) => {
   const mean = taskAccuracies ? taskAccuracies.reduce((a, b) => a + b, 0) / taskAccuracies.length : 0.5;
   return writeFile(join(dir, name), JSON.stringify({ runDir: `runs/${algorithm}`, benchmark: 'clinc150', algorithm, settings: { ...settings, ...extra }, eval: { accuracy: mean, ci95: 0.1, tasks: 4, taskAccuracies } }));
@@ -24,6 +24,7 @@ before(async () => {
   await file('b.json', 'scratch', [0.6, 0.6, 0.8, 0.2]);
   await file('c.json', 'scratch', [0.8, 0.4, 1, 0.6]);
   await file('other-seed.json', 'scratch', [0.6, 0.6, 0.8, 0.2], { seed: 2 });
+  await file('other-split.json', 'scratch', [0.6, 0.6, 0.8, 0.2], { splitSeed: 3 });
   await file('old.json', 'scratch', undefined);
 });
 after(() => rm(dir, { recursive: true, force: true }));
@@ -50,6 +51,7 @@ test('compare: the paired difference and which is better beyond the interval', a
 
 test('compare: evaluations of other tasks or without per-task accuracies are usage errors', async () => {
   assertOneLineUsageError(await runCli(['compare', join(dir, 'a.json'), join(dir, 'other-seed.json')]), ['not evaluated on the same tasks', 'seed'], 'other seed');
+  assertOneLineUsageError(await runCli(['compare', join(dir, 'a.json'), join(dir, 'other-split.json')]), ['not evaluated on the same tasks', 'splitSeed'], 'other class split');
   assertOneLineUsageError(await runCli(['compare', join(dir, 'a.json'), join(dir, 'old.json')]), ['old.json', 'taskAccuracies'], 'no per-task values');
   assertOneLineUsageError(await runCli(['compare', join(dir, 'a.json'), join(dir, 'missing.json')]), ['missing.json', 'ENOENT'], 'missing file');
 });

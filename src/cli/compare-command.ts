@@ -18,7 +18,7 @@ interface EvalFile {
 }
 
 /** Settings that decide which tasks an evaluation draws (and how each is scored). */
-const SAME_TASKS = ['classes', 'shots', 'evalSamples', 'seed', 'evalSplit', 'queryShots', 'data', 'textSplit', 'transductive'];
+const SAME_TASKS = ['classes', 'shots', 'evalSamples', 'seed', 'evalSplit', 'queryShots', 'data', 'textSplit', 'split', 'splitSeed', 'transductive'];
 
 async function readEval(path: string): Promise<EvalFile & { eval: { taskAccuracies: number[]; accuracy: number; ci95: number } }> {
   let json: EvalFile;
@@ -39,7 +39,7 @@ const pct = (x: number) => (100 * x).toFixed(2);
 export function registerCompareCommand(cli: Command): void {
   cli
     .command('compare')
-    .description('compare two evaluations of the same tasks (files of `reptile eval --json` with the same evaluation settings and seed, on runs of the same class split) task by task: the mean difference of accuracy and its paired 95% confidence interval')
+    .description('compare two evaluations of the same tasks (files of `reptile eval --json` with the same evaluation settings, seed and class split) task by task: the mean difference of accuracy and its paired 95% confidence interval')
     .argument('<a>', "the first evaluation's JSON")
     .argument('<b>', "the second evaluation's JSON")
     .action(async (aPath: string, bPath: string) => {

@@ -127,7 +127,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
           source: flags.checkpoint ? CHECKPOINT_FILE : RUN_FILES.model,
           benchmark: config.benchmark,
           algorithm,
-          settings: Object.fromEntries([...OVERRIDES, 'data', 'queryShots', 'textSplit'].map((k) => [k, (config as unknown as Record<string, unknown>)[k]])),
+          settings: Object.fromEntries([...OVERRIDES, 'data', 'queryShots', 'textSplit', 'split', 'splitSeed'].map((k) => [k, (config as unknown as Record<string, unknown>)[k]])),
           wallSeconds: (performance.now() - started) / 1000,
           eval: evaluation,
         });

@@ -11,6 +11,9 @@ import { Scratch } from '../algorithms/scratch.js';
 import type { MetaLearner, MetaLearnerSetup } from '../algorithms/meta-learner.js';
 import { adam, sgd, type Optimizer } from '../nn/optimizers.js';
 import { checkParamScales, parseParamScales } from '../nn/param-scales.js';
+import type { Model } from '../nn/model.js';
+import { Rng } from '../core/rng.js';
+import { tf } from '../core/tf.js';
 import type { TrainConfig } from './train-options.js';
 import { innerOptimizerOf } from '../demo/run-settings.js';
 import { UsageError } from './errors.js';
@@ -25,12 +28,15 @@ export function trainingInnerOptimizer(config: TrainConfig): Optimizer {
   return config.innerRateScale ? innerOptimizerOf(config, parseParamScales(config.innerRateScale)) : innerOptimizer(config);
 }
 
-/** Throws a usage error when --inner-rate-scale or --meta-step-scale names no parameter of the model. */
-export function checkLayerwiseScales(config: TrainConfig, paramNames: readonly string[]): void {
-  for (const [flag, text] of [['--inner-rate-scale', config.innerRateScale], ['--meta-step-scale', config.metaStepScale]] as const) {
-    if (!text) continue;
+/** Throws a usage error when --inner-rate-scale or --meta-step-scale names no parameter of `model`. */
+export function checkLayerwiseScales(config: TrainConfig, model: Model): void {
+  const given = ([['--inner-rate-scale', config.innerRateScale], ['--meta-step-scale', config.metaStepScale]] as const).filter(([, text]) => text);
+  if (given.length === 0) return;
+  // The names only: a throwaway draw, its tensors disposed at once.
+  const paramNames = tf.tidy(() => Object.keys(model.init(Rng.fromSeed(0))));
+  for (const [flag, text] of given) {
     try {
-      checkParamScales(parseParamScales(text), paramNames);
+      checkParamScales(parseParamScales(text!), paramNames);
     } catch (error) {
       throw new UsageError(`${flag} ${text}: ${(error as Error).message}`);
     }
@@ -60,9 +66,11 @@ function metaGradientOptions(config: TrainConfig) {
   };
 }
 
-/** `adapter`: the worker pool that adapts a meta-batch's tasks in parallel (Reptile only). */
+/**
+ * `adapter`: the worker pool that adapts a meta-batch's tasks in parallel (Reptile only). The
+ * layer-wise scales' names are checked before (checkLayerwiseScales, before the run directory is written).
+ */
 export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainConfig, setup: MetaLearnerSetup, initialParams: ParamSet, adapter?: TaskAdapter): MetaLearner {
-  checkLayerwiseScales(config, Object.keys(initialParams));
   const stepScale = config.metaStepScale ? parseParamScales(config.metaStepScale) : undefined;
   switch (algorithm) {
     case 'reptile':

@@ -5,7 +5,6 @@
  */
 import { existsSync } from 'node:fs';
 import { Rng } from '../core/rng.js';
-import { tf } from '../core/tf.js';
 import { useBackend } from '../core/backend.js';
 import { disposeParams, type ParamSet } from '../core/params.js';
 import type { MetaLearner } from '../algorithms/meta-learner.js';
@@ -131,6 +130,8 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
   setFusedInnerLoop(config.innerLoop === 'fused');
+  // Before anything is written or read: a scale naming no parameter is a usage error.
+  checkLayerwiseScales(config, benchmark.model);
   let runDir: RunDir;
   let checkpoint: Checkpoint | undefined;
   if (resume) {
@@ -142,9 +143,6 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
       throw new UsageError(`--resume ${config.out}: ${error.message}`);
     });
   } else {
-    // Before anything is written: a scale naming no parameter is a usage error (shapes only, so a throwaway draw).
-    const names = tf.tidy(() => Object.keys(benchmark.model.init(Rng.fromSeed(0))));
-    checkLayerwiseScales(config, names);
     runDir = await RunDir.create(config.out, { force: config.force });
     await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: innerLoopUsed(config, benchmark), modelSpec: benchmark.model.spec, ...runMetadata() });
   }

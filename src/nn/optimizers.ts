@@ -51,6 +51,9 @@ export interface SgdOptions {
 /** The config entry of a rate scale (none when there is no scaling, so older configs stay as they were). */
 const scaleConfig = (rateScale: ParamScales | undefined): Record<string, string> => (rateScale && Object.keys(rateScale).length > 0 ? { rateScale: formatParamScales(rateScale) } : {});
 
+/** `value` times parameter `name`'s rate multiplier (`value` itself without `rateScale`). */
+const scaled = (rateScale: ParamScales | undefined, value: number, name: string) => (rateScale ? value * scaleFor(rateScale, name) : value);
+
 /**
  * Runs a fused update once per group of parameters that share a rate multiplier (one call
  * without `rateScale`); `update(names, scale)` returns each name's outputs.
@@ -58,7 +61,7 @@ const scaleConfig = (rateScale: ParamScales | undefined): Record<string, string>
 function byScale<T>(names: readonly string[], rateScale: ParamScales | undefined, update: (group: string[], scale: number) => Record<string, T>): Record<string, T> {
   const groups = new Map<number, string[]>();
   for (const n of names) {
-    const k = rateScale ? scaleFor(rateScale, n) : 1;
+    const k = scaled(rateScale, 1, n);
     groups.set(k, [...(groups.get(k) ?? []), n]);
   }
   const out: Record<string, T> = {};
@@ -69,7 +72,6 @@ function byScale<T>(names: readonly string[], rateScale: ParamScales | undefined
 export function sgd({ learningRate, momentum = 0, fused = true, rateScale }: SgdOptions): Optimizer {
   checkRate('learning rate', learningRate, 0, Infinity);
   checkRate('momentum', momentum, 0, 1, true);
-  const rate = (lr: number, n: string) => (rateScale ? lr * scaleFor(rateScale, n) : lr);
   return {
     name: 'sgd',
     config: { learningRate, momentum, ...scaleConfig(rateScale) },
@@ -90,13 +92,13 @@ export function sgd({ learningRate, momentum = 0, fused = true, rateScale }: Sgd
       }
       if (momentum === 0) {
         return {
-          params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(grads[n], rate(lr, n))))),
+          params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(grads[n], scaled(rateScale, lr, n))))),
           state: { step: state.step + 1, slots: {} },
         };
       }
       const velocity = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.velocity[n], momentum), grads[n])));
       return {
-        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(velocity[n], rate(lr, n))))),
+        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(velocity[n], scaled(rateScale, lr, n))))),
         state: { step: state.step + 1, slots: { velocity } },
       };
     },
@@ -147,7 +149,7 @@ export function adam({ learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8,
       const m = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.m[n], beta1), tf.mul(grads[n], 1 - beta1))));
       const v = mapParams(params, (_, n) => tf.tidy(() => tf.add(tf.mul(state.slots.v[n], beta2), tf.mul(tf.square(grads[n]), 1 - beta2))));
       return {
-        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(tf.div(m[n], tf.add(tf.sqrt(v[n]), epsilon)), rateScale ? stepSize * scaleFor(rateScale, n) : stepSize)))),
+        params: mapParams(params, (p, n) => tf.tidy(() => tf.sub(p, tf.mul(tf.div(m[n], tf.add(tf.sqrt(v[n]), epsilon)), scaled(rateScale, stepSize, n))))),
         state: { step: t, slots: { m, v } },
       };
     },

@@ -16,7 +16,7 @@ import { conv } from '../src/nn/conv.js';
 import { crossEntropy, meanSquaredError, type LossFn } from '../src/nn/losses.js';
 import type { Model } from '../src/nn/model.js';
 import { sgd, disposeOptimizerState } from '../src/nn/optimizers.js';
-import { adapt, trainStep, type Batch } from '../src/algorithms/inner-loop.js';
+import { trainStep, type Batch } from '../src/algorithms/inner-loop.js';
 import { mamlMetaGradient } from '../src/algorithms/maml.js';
 
 const { values } = parseArgs({
@@ -89,13 +89,17 @@ for (const setup of setups(rng)) {
     });
     // FOMAML's and Reptile's task cost: k ordinary steps (FOMAML keeps the last step apart).
     const firstOrder = await measure(() => {
-      const a = adapt(setup.model, setup.loss, optimizer, theta, optimizer.init(theta), adaptation);
-      const last = trainStep(setup.model, setup.loss, optimizer, a.params, a.state, final);
+      // The tfjs inner loop's steps (src/algorithms/tfjs-loop.ts), each step's inputs freed after it.
+      let a = { params: theta, state: optimizer.init(theta) };
+      for (const batch of [...adaptation, final]) {
+        const step = trainStep(setup.model, setup.loss, optimizer, a.params, a.state, batch);
+        if (a.params !== theta) disposeParams(a.params);
+        disposeOptimizerState(a.state);
+        step.loss.dispose();
+        a = step;
+      }
       disposeParams(a.params);
-      disposeParams(last.params);
       disposeOptimizerState(a.state);
-      disposeOptimizerState(last.state);
-      tf.dispose([a.lossSum, last.loss]);
     });
     rows.push({ model: setup.name, algorithm: 'maml', k, peakMiB: maml.peakBytes / 2 ** 20, msPerTask: maml.ms });
     rows.push({ model: setup.name, algorithm: 'fomaml / reptile', k, peakMiB: firstOrder.peakBytes / 2 ** 20, msPerTask: firstOrder.ms });

@@ -16,15 +16,15 @@ import { Rng } from '../src/core/rng.js';
 import { disposeParams } from '../src/core/params.js';
 import { mlp } from '../src/nn/mlp.js';
 import { conv } from '../src/nn/conv.js';
-import { crossEntropy, lossSpec, meanSquaredError } from '../src/nn/losses.js';
+import { crossEntropy, meanSquaredError } from '../src/nn/losses.js';
 import { adam, sgd } from '../src/nn/optimizers.js';
 import { SineDistribution } from '../src/tasks/sine.js';
 import { FewShotClassification, type ExampleClass } from '../src/tasks/few-shot.js';
 import type { TaskDistribution } from '../src/tasks/task.js';
 import { Reptile } from '../src/algorithms/reptile.js';
 import { metaTrain } from '../src/train/meta-train.js';
-import { AdaptPool } from '../src/parallel/worker-pool.js';
-import { fusedInnerLoopFor, setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
+import { innerLoopOnThreads } from '../src/parallel/worker-pool.js';
+import type { KernelChoice } from '../src/algorithms/select-inner-loop.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +41,6 @@ const { values } = parseArgs({
     native: { type: 'string', default: 'true' },
   },
 });
-if (values.native === 'false') process.env.REPTILE_NATIVE = '0';
 const config = values.config!;
 if (!['mlp', 'conv', 'sine'].includes(config)) throw new Error(`--config must be mlp, conv or sine, got ${config}`);
 const workers = Number(values.workers);
@@ -74,19 +73,16 @@ const model = sine
 const loss = sine ? meanSquaredError() : crossEntropy('sum');
 const fused = values.fused !== 'false';
 const fusedLoops = fused && values['fused-loop'] !== 'false';
-setFusedInnerLoop(fusedLoops);
+const kernels: KernelChoice = !fusedLoops ? 'none' : values.native === 'false' ? ['fused-mlp', 'fused-cnn-wasm'] : 'all';
 const innerOptimizer = sine ? sgd({ learningRate: 0.02, fused }) : adam({ learningRate: 0.001, beta1: 0, fused });
 const metaBatch = sine ? 1 : 5;
-// As the CLI: when a fused kernel trains that threads do not help (the MLP's), --workers n >= 1
-// runs in this thread (no pool).
-const fusedLoop = fusedInnerLoopFor(model, loss, innerOptimizer, tasks);
-const inThread = fusedLoop !== undefined && !fusedLoop.threadsHelp;
-const pool = workers > 0 && !inThread
-  ? await AdaptPool.start(workers, { backend, model: model.spec, loss: lossSpec(loss)!, optimizer: { name: innerOptimizer.name, config: innerOptimizer.config }, layout: tasks, fusedInnerLoop: fusedLoops })
-  : undefined;
+// As the CLI: the pool only where threads help (not for the fused MLP kernel: --workers n >= 1
+// runs in this thread), and the pool's 'common' inner state for any --workers n >= 1.
+const threaded = await innerLoopOnThreads({ model, loss, layout: tasks }, innerOptimizer, { workers: metaBatch > 1 ? workers : 0, backend, kernels });
+const inThread = workers > 1 && threaded.threads === 1;
 const rng = Rng.fromSeed(0);
 const theta = model.init(rng.fork());
-const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: 5, innerBatch: 10, metaBatch, innerOptimizer, adapter: pool, commonStartState: workers > 0 });
+const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: 5, innerBatch: 10, metaBatch, innerOptimizer, innerLoop: threaded.loop, innerState: workers > 0 && metaBatch > 1 ? 'common' : 'chain' });
 disposeParams(theta);
 const streams = { tasks: rng.fork(), batches: rng.fork() };
 const schedule = sine ? { metaStep: 0.1, metaStepFinal: 0, evalInterval: 0 } : { metaStep: 1, metaStepFinal: 0, evalInterval: 0 };
@@ -99,5 +95,5 @@ const ms = (performance.now() - start) / iters;
 const cpu = process.cpuUsage(cpuStart);
 const cpuMs = (cpu.user + cpu.system) / 1000 / iters;
 reptile.dispose();
-await pool?.close();
-console.log(JSON.stringify({ config, backend, workers, fused, fusedLoops, innerLoop: fusedLoop?.kernel ?? 'tfjs', inThread, metaIters: iters, msPerMetaIter: ms, cpuMsPerMetaIter: cpuMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));
+await threaded.close();
+console.log(JSON.stringify({ config, backend, workers, fused, fusedLoops, innerLoop: threaded.loop.name, inThread, metaIters: iters, msPerMetaIter: ms, cpuMsPerMetaIter: cpuMs, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));

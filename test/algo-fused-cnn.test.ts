@@ -15,7 +15,7 @@ import { conv } from '../src/nn/conv.js';
 import { crossEntropy, lossSpec } from '../src/nn/losses.js';
 import { adam } from '../src/nn/optimizers.js';
 import { Reptile } from '../src/algorithms/reptile.js';
-import { fusedInnerLoopFor, setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
+import { selectInnerLoop } from '../src/algorithms/select-inner-loop.js';
 import { adaptToSupport } from '../src/eval/adapt.js';
 import { taskAccuracy } from '../src/eval/classification.js';
 import { AdaptPool } from '../src/parallel/worker-pool.js';
@@ -42,30 +42,26 @@ function withoutConvBiases(p: HostParams): number[] {
 }
 
 async function reptileRun(fused: boolean): Promise<{ theta: number[]; losses: number[]; tensors: number[] }> {
-  setFusedInnerLoop(fused);
-  try {
+  {
     // Two correct implementations part ways where a value sits at a ReLU's kink within rounding
     // (seed 5 meets one at meta-iteration 4, and tfjs-cpu against tfjs-wasm can too); this seed does not.
     const rng = Rng.fromSeed(1);
-    const reptile = new Reptile({ model, loss, layout }, model.init(rng.fork()), { innerIters: 3, innerBatch: 6, metaBatch: 2, innerOptimizer: optimizer });
+    const reptile = new Reptile({ model, loss, layout }, model.init(rng.fork()), { innerIters: 3, innerBatch: 6, metaBatch: 2, innerOptimizer: optimizer, kernels: fused ? 'all' : 'none' });
     const losses: number[] = [];
     const tensors: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const value = reptile.metaStep([task(rng), task(rng)], 0.5, rng);
-      losses.push((await value.data())[0]);
-      value.dispose();
+      const value = await reptile.metaStep([task(rng), task(rng)], 0.5, rng);
+      losses.push(value);
       tensors.push(tf.memory().numTensors);
     }
     const theta = withoutConvBiases(await paramsToHost(reptile.params));
     reptile.dispose();
     return { theta, losses, tensors };
-  } finally {
-    setFusedInnerLoop(true);
   }
 }
 
 test('Reptile with the fused CNN follows the tfjs inner loop, and leaks nothing', async () => {
-  assert.ok(fusedInnerLoopFor(model, loss, optimizer, layout) instanceof FusedCnn, 'the fused CNN applies to this setting');
+  assert.match(selectInnerLoop({ model, loss, layout }, optimizer).name, /^fused-cnn-/, 'the fused CNN applies to this setting');
   const fused = await reptileRun(true);
   const plain = await reptileRun(false);
   fused.theta.forEach((v, i) => assert.ok(Math.abs(v - plain.theta[i]) <= 2e-4 * Math.max(1, Math.abs(v)), `theta[${i}]: fused ${v}, tfjs ${plain.theta[i]}`));
@@ -79,28 +75,23 @@ test('test-time adaptation of the CNN with the fused loop gives the tfjs loop\'s
   const support = task(rng);
   const query = tf.tensor(task(rng).x, [9, ...inputShape]);
   const options = { evalIters: 6, evalBatch: 0, optimizer: adam({ learningRate: 0.01, beta1: 0 }) };
-  const predict = (fused: boolean) => {
-    setFusedInnerLoop(fused);
-    try {
-      const adapted = adaptToSupport(model, loss, layout, theta, support, options, Rng.fromSeed(1));
-      const out = tf.tidy(() => model.apply(adapted, query).dataSync());
-      disposeParams(adapted);
-      return out;
-    } finally {
-      setFusedInnerLoop(true);
-    }
+  const predict = async (fused: boolean) => {
+    const adapted = await adaptToSupport(model, loss, layout, theta, support, { ...options, kernels: fused ? 'all' : 'none' }, Rng.fromSeed(1));
+    const out = tf.tidy(() => model.apply(adapted.device, query).dataSync());
+    adapted.dispose();
+    return out;
   };
   const before = tf.memory().numTensors;
-  const a = predict(true);
+  const a = await predict(true);
   assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
-  const b = predict(false);
+  const b = await predict(false);
   b.forEach((e, i) => assert.ok(Math.abs(a[i] - e) <= 1e-3 * Math.max(1, Math.abs(e)), `logit ${i}: fused ${a[i]}, tfjs ${e}`));
   disposeParams(theta);
   query.dispose();
 });
 
 test('a pool whose threads run the fused CNN computes bitwise what one thread computes', async () => {
-  const pool = await AdaptPool.start(2, { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout, fusedInnerLoop: true });
+  const pool = await AdaptPool.start(2, { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout });
   try {
     const rng = Rng.fromSeed(8);
     const theta = await paramsToHost(model.init(rng));
@@ -118,14 +109,9 @@ test('evaluation with the fused CNN (adaptation and predictions in the kernel) s
   for (const transductive of [false, true]) {
     const options = { evalIters: 4, evalBatch: 0, optimizer: adam({ learningRate: 0.01, beta1: 0 }), transductive };
     const score = async (fused: boolean) => {
-      setFusedInnerLoop(fused);
-      try {
-        const out: number[] = [];
-        for (const t of tasks) out.push(await taskAccuracy(model, loss, layout, theta, t, options, Rng.fromSeed(2)));
-        return out;
-      } finally {
-        setFusedInnerLoop(true);
-      }
+      const out: number[] = [];
+      for (const t of tasks) out.push(await taskAccuracy(model, loss, layout, theta, t, { ...options, kernels: fused ? 'all' : 'none' }, Rng.fromSeed(2)));
+      return out;
     };
     const before = tf.memory().numTensors;
     const fused = await score(true);

@@ -9,7 +9,8 @@ import { meanSquaredError } from '../src/nn/losses.js';
 import { adam, sgd, disposeOptimizerState, type Optimizer, type OptimizerState } from '../src/nn/optimizers.js';
 import { Reptile, reptileMetaGradient } from '../src/algorithms/reptile.js';
 import { JointTraining } from '../src/algorithms/joint.js';
-import { adapt, disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
+import { disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
+import { adapt } from './support/tfjs-adapt.js';
 import type { MetaLearner } from '../src/algorithms/meta-learner.js';
 import { SineDistribution } from '../src/tasks/sine.js';
 import { minibatchIndices, type Examples, type ExampleLayoutSource } from '../src/tasks/task.js';
@@ -71,9 +72,8 @@ test('Reptile Algorithm 1 (meta-batch 1): theta + eps (phi - theta), by hand', a
     metaBatch: 1,
     innerOptimizer: sgd({ learningRate: 0.1 }),
   });
-  const l = learner.metaStep([oneExample(2, 3)], 0.5, Rng.fromSeed(1));
-  close((await l.data())[0], 3.0625, 1e-5, 'mean inner loss');
-  l.dispose();
+  const l = await learner.metaStep([oneExample(2, 3)], 0.5, Rng.fromSeed(1));
+  close(l, 3.0625, 1e-5, 'mean inner loss');
   const [w, b] = await readWB(learner.params);
   // theta <- 0.5 + 0.5 (1.2 - 0.5) = 0.85;  0.25 + 0.5 (0.6 - 0.25) = 0.425
   close(w, 0.85, 1e-6, 'w');
@@ -92,10 +92,9 @@ test('Reptile Algorithm 2 (meta-batch 2): theta + eps (mean phi - theta), every 
     metaBatch: 2,
     innerOptimizer: sgd({ learningRate: 0.1 }),
   });
-  const l = learner.metaStep([oneExample(2, 3), oneExample(-1, 1)], 0.5, Rng.fromSeed(1));
+  const l = await learner.metaStep([oneExample(2, 3), oneExample(-1, 1)], 0.5, Rng.fromSeed(1));
   // Mean of the two inner losses (each task starts from theta, not from the other task's phi).
-  close((await l.data())[0], (3.0625 + 1.5625) / 2, 1e-5, 'mean inner loss');
-  l.dispose();
+  close(l, (3.0625 + 1.5625) / 2, 1e-5, 'mean inner loss');
   const [w, b] = await readWB(learner.params);
   // mean phi = ((1.2 + 0.25) / 2, (0.6 + 0.5) / 2) = (0.725, 0.55)
   // theta <- 0.5 + 0.5 (0.725 - 0.5) = 0.6125;  0.25 + 0.5 (0.55 - 0.25) = 0.4
@@ -115,10 +114,9 @@ test('Reptile with k = 2 inner steps and eps = 1 lands exactly on phi (by hand)'
     metaBatch: 1,
     innerOptimizer: sgd({ learningRate: 0.05 }),
   });
-  const l = learner.metaStep([oneExample(2, 3)], 1, Rng.fromSeed(1));
+  const l = await learner.metaStep([oneExample(2, 3)], 1, Rng.fromSeed(1));
   // mean of the two minibatch losses: (1.75^2 + 0.875^2) / 2
-  close((await l.data())[0], (3.0625 + 0.765625) / 2, 1e-5, 'mean inner loss');
-  l.dispose();
+  close(l, (3.0625 + 0.765625) / 2, 1e-5, 'mean inner loss');
   const [w, b] = await readWB(learner.params);
   close(w, 1.025, 1e-6, 'w');
   close(b, 0.5125, 1e-6, 'b');
@@ -137,10 +135,10 @@ test('reptileMetaGradient is theta - mean(phi) (by hand)', async () => {
   [theta, phiA, phiB, g].forEach(disposeParams);
 });
 
-test('Reptile rejects a meta-batch of the wrong size and bad options', () => {
+test('Reptile rejects a meta-batch of the wrong size and bad options', async () => {
   const theta0 = linearParams(0, 0);
   const learner = new Reptile({ model: linear, loss, layout }, theta0, { innerIters: 1, innerBatch: 1, metaBatch: 2, innerOptimizer: sgd({ learningRate: 0.1 }) });
-  assert.throws(() => learner.metaStep([oneExample(1, 1)], 0.1, Rng.fromSeed(0)), /expects 2 tasks/);
+  await assert.rejects(() => learner.metaStep([oneExample(1, 1)], 0.1, Rng.fromSeed(0)), /expects 2 tasks/);
   assert.throws(() => new Reptile({ model: linear, loss, layout }, theta0, { innerIters: 0, innerBatch: 1, metaBatch: 1, innerOptimizer: sgd({ learningRate: 0.1 }) }), RangeError);
   learner.dispose();
   disposeParams(theta0);
@@ -194,7 +192,7 @@ for (const c of directionCases) {
       innerOptimizer: inner,
       metaOptimizer: c.metaOptimizer,
     });
-    learner.metaStep(tasks, c.eps, Rng.fromSeed(8)).dispose();
+    await learner.metaStep(tasks, c.eps, Rng.fromSeed(8));
 
     const t0 = await flat(theta0);
     const t1 = await flat(learner.params);
@@ -281,18 +279,18 @@ async function runManual(theta0: ParamSet, tasks: Examples[][], persist: boolean
   return out;
 }
 
-test('persistInnerState: true carries the inner Adam state across tasks, false starts each task fresh', async () => {
+test("innerState 'chain' carries the inner Adam state across tasks, 'fresh' starts each task fresh", async () => {
   const rng = Rng.fromSeed(21);
   const theta0 = smallNet.init(rng);
   const tasks = [0, 1].map(() => [sine.sampleTrainTask(rng), sine.sampleTrainTask(rng)]);
   const inner = adam({ learningRate: 0.01, beta1: 0, beta2: 0.999 });
   const results: Record<string, Float64Array> = {};
   for (const persist of [true, false]) {
-    const learner = new Reptile({ model: smallNet, loss, layout: sine }, theta0, { innerIters: 3, innerBatch: 10, metaBatch: 2, innerOptimizer: inner, persistInnerState: persist });
+    const learner = new Reptile({ model: smallNet, loss, layout: sine }, theta0, { innerIters: 3, innerBatch: 10, metaBatch: 2, innerOptimizer: inner, innerState: persist ? 'chain' : 'fresh' });
     const batchRng = Rng.fromSeed(22);
-    learner.metaStep(tasks[0], 0.5, batchRng).dispose();
+    await learner.metaStep(tasks[0], 0.5, batchRng);
     const afterFirst = learner.optimizerStates().inner?.step;
-    learner.metaStep(tasks[1], 0.5, batchRng).dispose();
+    await learner.metaStep(tasks[1], 0.5, batchRng);
     const afterSecond = learner.optimizerStates().inner?.step;
     if (persist) {
       // 2 tasks x 3 steps per meta-iteration; the count keeps growing.
@@ -312,12 +310,12 @@ test('persistInnerState: true carries the inner Adam state across tasks, false s
   disposeParams(theta0);
 });
 
-test('persistInnerState defaults to true (the original code)', async () => {
+test("innerState defaults to 'chain' (the original code)", async () => {
   const rng = Rng.fromSeed(5);
   const theta0 = smallNet.init(rng);
   const learner = new Reptile({ model: smallNet, loss, layout: sine }, theta0, { innerIters: 2, innerBatch: 10, metaBatch: 1, innerOptimizer: adam({ learningRate: 0.01, beta1: 0 }) });
-  learner.metaStep([sine.sampleTrainTask(rng)], 0.1, rng).dispose();
-  learner.metaStep([sine.sampleTrainTask(rng)], 0.1, rng).dispose();
+  await learner.metaStep([sine.sampleTrainTask(rng)], 0.1, rng);
+  await learner.metaStep([sine.sampleTrainTask(rng)], 0.1, rng);
   assert.equal(learner.optimizerStates().inner?.step, 4);
   learner.dispose();
   disposeParams(theta0);

@@ -1,5 +1,5 @@
 /**
- * The stacked inner loop (src/algorithms/stacked-inner-loop.ts) against the per-task inner loop:
+ * The stacked inner loop (src/algorithms/stacked-loop.ts) against the per-task inner loop:
  * T tasks adapted at once give each task's own result (to 1e-6; in practice bitwise), for a
  * classification MLP with Adam and a regression MLP with SGD; models with batch statistics are
  * refused; nothing leaks.
@@ -14,14 +14,16 @@ import { mlp } from '../src/nn/mlp.js';
 import { conv } from '../src/nn/conv.js';
 import { crossEntropy, meanSquaredError, type LossFn } from '../src/nn/losses.js';
 import { adam, disposeOptimizerState, sgd, type Optimizer } from '../src/nn/optimizers.js';
-import { adapt, disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
-import { adaptStacked, canStack, type StackedJob } from '../src/algorithms/stacked-inner-loop.js';
+import { disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
+import { adapt } from './support/tfjs-adapt.js';
+import { adaptStacked, canStack } from '../src/algorithms/stacked-loop.js';
+import type { AdaptJob } from '../src/core/inner-loop.js';
 import { minibatchIndices, type ExampleLayoutSource, type Examples } from '../src/tasks/task.js';
 import type { Model } from '../src/nn/model.js';
 
 await useBackend('wasm');
 
-function jobsFor(layout: ExampleLayoutSource, classes: number, copies: number, rng: Rng): StackedJob[] {
+function jobsFor(layout: ExampleLayoutSource, classes: number, copies: number, rng: Rng): AdaptJob[] {
   const inSize = layout.inputShape.reduce((a, b) => a * b, 1);
   return Array.from({ length: copies }, () => {
     const count = 12;
@@ -30,7 +32,7 @@ function jobsFor(layout: ExampleLayoutSource, classes: number, copies: number, r
       x: Float32Array.from({ length: count * inSize }, () => rng.normal()),
       y: layout.kind === 'classification' ? Int32Array.from({ length: count }, (_, i) => i % classes) : Float32Array.from({ length: count }, () => rng.normal()),
     };
-    return { examples, batches: minibatchIndices(count, 5, 4, rng) };
+    return { ...examples, batches: minibatchIndices(count, 5, 4, rng) };
   });
 }
 
@@ -41,7 +43,7 @@ async function compare(model: Model, loss: LossFn, optimizer: Optimizer, layout:
   const before = tf.memory().numTensors;
   // A start state that is not zero: two steps on the first task.
   const fresh = optimizer.init(theta);
-  const warmBatches = jobs[0].batches.slice(0, 2).map((b) => toBatch(layout, jobs[0].examples, b));
+  const warmBatches = jobs[0].batches.slice(0, 2).map((b) => toBatch(layout, jobs[0], b));
   const warm = adapt(model, loss, optimizer, theta, fresh, warmBatches);
   warmBatches.forEach(disposeBatch);
   disposeOptimizerState(fresh);
@@ -53,7 +55,7 @@ async function compare(model: Model, loss: LossFn, optimizer: Optimizer, layout:
   const stackedLoss = (await stacked.lossSum.data())[0];
   let lossTotal = 0;
   for (const [t, job] of jobs.entries()) {
-    const batches = job.batches.map((b) => toBatch(layout, job.examples, b));
+    const batches = job.batches.map((b) => toBatch(layout, job, b));
     const single = adapt(model, loss, optimizer, theta, warm.state, batches);
     batches.forEach(disposeBatch);
     const phi = await paramsToHost(single.params);

@@ -76,7 +76,7 @@ for (const kind of ['mlp', 'conv'] as const) {
     // The reference: eval's functions on the same data, seed and settings.
     const layout = demo.layout;
     const flat = (e: LabelledExamples) => ({ count: e.x.length, x: Float32Array.from(e.x.flatMap((v) => Array.from(v))), y: Int32Array.from(e.y) });
-    const reference = adaptToSupport(model, demo.loss, layout, demo.metaParams, flat(support), demo.adaptation, Rng.fromSeed(7));
+    const reference = (await adaptToSupport(model, demo.loss, layout, demo.metaParams, flat(support), demo.adaptation, Rng.fromSeed(7))).device;
     const s = toBatch(layout, flat(support));
     const q = toBatch(layout, flat(queries));
     const predicted = predictQueries(model, reference, s.x, q.x, false);

@@ -185,9 +185,9 @@ test('adaptation starts from the meta-parameters with a fresh optimizer, on mini
   const queryRows = new Set(rows(task.query));
   const lr = 0.01;
   const steps: number[][] = [];
-  const adapted = adaptToSupport(spy, loss, protoTasks, params, task.support, { evalIters: 6, evalBatch: 5, optimizer: adam({ learningRate: lr, beta1: 0 }) }, Rng.fromSeed(15), (step, p) => {
+  const adapted = (await adaptToSupport(spy, loss, protoTasks, params, task.support, { evalIters: 6, evalBatch: 5, optimizer: adam({ learningRate: lr, beta1: 0 }) }, Rng.fromSeed(15), (step, p) => {
     steps.push([step, ...(p['dense0/kernel'].dataSync() as Float32Array)]);
-  });
+  })).device;
   // Six batches of 5 from the 15 support examples: two passes over a shuffle, each example once per pass.
   assert.equal(seen.length, 6);
   const batches = seen.map((b) => b.map((r) => Array.from(Float32Array.from(r)).join(',')));
@@ -206,8 +206,8 @@ test('adaptation starts from the meta-parameters with a fresh optimizer, on mini
   assert.equal(steps.length, 7);
   disposeParams(adapted);
   // The same again gives the same adapted parameters: no optimizer state carried over.
-  const again = adaptToSupport(base, loss, protoTasks, params, task.support, { evalIters: 6, evalBatch: 5, optimizer: adam({ learningRate: lr, beta1: 0 }) }, Rng.fromSeed(15));
-  const first = adaptToSupport(base, loss, protoTasks, params, task.support, { evalIters: 6, evalBatch: 5, optimizer: adam({ learningRate: lr, beta1: 0 }) }, Rng.fromSeed(15));
+  const again = (await adaptToSupport(base, loss, protoTasks, params, task.support, { evalIters: 6, evalBatch: 5, optimizer: adam({ learningRate: lr, beta1: 0 }) }, Rng.fromSeed(15))).device;
+  const first = (await adaptToSupport(base, loss, protoTasks, params, task.support, { evalIters: 6, evalBatch: 5, optimizer: adam({ learningRate: lr, beta1: 0 }) }, Rng.fromSeed(15))).device;
   assert.deepEqual(await hostValues(again), await hostValues(first));
   disposeParams(again);
   disposeParams(first);
@@ -225,7 +225,7 @@ test('an adaptation minibatch is at most the support set: evalBatch 0 or larger 
   const adapted: ParamSet[] = [];
   for (const evalBatch of [0, 5, 10, 12]) {
     seen.length = 0;
-    adapted.push(adaptToSupport(spy, loss, protoTasks, params, task.support, { ...sgdStep, evalBatch }, Rng.fromSeed(18)));
+    adapted.push((await adaptToSupport(spy, loss, protoTasks, params, task.support, { ...sgdStep, evalBatch }, Rng.fromSeed(18))).device);
     assert.equal(seen.length, 3, `evalBatch ${evalBatch}: one batch per step`);
     for (const batch of seen) assert.deepEqual([...batch].sort(), supportRows, `evalBatch ${evalBatch}: each step is the 5 support examples, each once`);
   }

@@ -23,11 +23,12 @@ import { conv, convSpec } from '../src/nn/conv.js';
 import { mlp } from '../src/nn/mlp.js';
 import { crossEntropy, lossSpec, meanSquaredError, type LossFn } from '../src/nn/losses.js';
 import { adam, disposeOptimizerState, sgd, type Optimizer } from '../src/nn/optimizers.js';
-import { adapt, disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
-import { stateToHost } from '../src/parallel/host-state.js';
+import { disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
+import { adapt } from './support/tfjs-adapt.js';
+import { stateToHost } from '../src/core/optimizer-state.js';
 import { minibatchIndices, type ExampleLayoutSource, type Examples } from '../src/tasks/task.js';
 import { FusedCnn, fusedCnnSupports } from '../src/kernels/fused-cnn.js';
-import { nativeKernels, nativeKernelsStatus, setNativeKernels } from '../src/kernels/fused-native.js';
+import { nativeKernels, nativeKernelsStatus } from '../src/kernels/fused-native.js';
 
 await useBackend('cpu');
 
@@ -37,16 +38,11 @@ const BUILDS = [
   { build: 'wasm', skip: false },
 ] as const;
 
-/** The kernel of this build for the setting (the addon switched off for 'wasm'). */
-function create(build: 'native' | 'wasm', ...args: Parameters<typeof FusedCnn.create>): FusedCnn | undefined {
-  setNativeKernels(build === 'native');
-  try {
-    const fused = FusedCnn.create(...args);
-    if (fused) assert.equal(fused.kernel, `fused-cnn-${build}`);
-    return fused;
-  } finally {
-    setNativeKernels(true);
-  }
+/** The kernel of this build for the setting (only that build allowed). */
+function create(build: 'native' | 'wasm', ...[model, loss, optimizer, targetSize]: Parameters<typeof FusedCnn.create>): FusedCnn | undefined {
+  const fused = FusedCnn.create(model, loss, optimizer, targetSize, { native: build === 'native', wasm: build === 'wasm' });
+  if (fused) assert.equal(fused.name, `fused-cnn-${build}`);
+  return fused;
 }
 
 test('the native addon is built where CI requires it', { skip: process.env.REPTILE_REQUIRE_NATIVE !== '1' }, () => {

@@ -15,8 +15,9 @@ import { mlp } from '../src/nn/mlp.js';
 import { convSpec } from '../src/nn/conv.js';
 import { binaryCrossEntropy, crossEntropy, lossSpec, meanSquaredError, type LossFn } from '../src/nn/losses.js';
 import { adam, disposeOptimizerState, sgd, type Optimizer } from '../src/nn/optimizers.js';
-import { adapt, disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
-import { stateToHost } from '../src/parallel/host-state.js';
+import { disposeBatch, toBatch } from '../src/algorithms/inner-loop.js';
+import { adapt } from './support/tfjs-adapt.js';
+import { stateToHost } from '../src/core/optimizer-state.js';
 import { minibatchIndices, type ExampleLayoutSource, type Examples } from '../src/tasks/task.js';
 import { FusedMlp } from '../src/kernels/fused-mlp.js';
 

@@ -15,7 +15,7 @@ import { checkParamScales, formatParamScales, parseParamScales, scaleFor } from 
 import { mlp } from '../src/nn/mlp.js';
 import { meanSquaredError } from '../src/nn/losses.js';
 import { Reptile } from '../src/algorithms/reptile.js';
-import { fusedInnerLoopFor } from '../src/algorithms/fused-inner-loop.js';
+import { selectInnerLoop } from '../src/algorithms/select-inner-loop.js';
 import type { ExampleLayoutSource } from '../src/tasks/task.js';
 
 await useBackend('wasm');
@@ -103,7 +103,7 @@ const task = { count: 1, x: Float32Array.of(2), y: Float32Array.of(3) };
 async function reptileStep(innerOptimizer: Optimizer, metaStepScale: Record<string, number>): Promise<[number, number]> {
   const theta0 = { 'dense0/kernel': tf.tensor2d([[0.5]]), 'dense0/bias': tf.tensor1d([0.25]) };
   const learner = new Reptile({ model: linear, loss: meanSquaredError(), layout }, theta0, { innerIters: 1, innerBatch: 1, metaBatch: 1, innerOptimizer, metaStepScale });
-  learner.metaStep([task], 0.5, Rng.fromSeed(1)).dispose();
+  await learner.metaStep([task], 0.5, Rng.fromSeed(1));
   const host = await paramsToHost(learner.params);
   learner.dispose();
   disposeParams(theta0);
@@ -113,7 +113,7 @@ async function reptileStep(innerOptimizer: Optimizer, metaStepScale: Record<stri
 test('Reptile metaStepScale: theta + eps scale (phi - theta) per parameter, by hand (tfjs and fused host paths)', async () => {
   const close = (a: number, e: number, what: string) => assert.ok(Math.abs(a - e) < 1e-6, `${what}: ${a} vs ${e}`);
   // The plain SGD inner loop runs in the fused MLP kernel, with the meta-update on the host.
-  assert.ok(fusedInnerLoopFor(linear, meanSquaredError(), sgd({ learningRate: 0.1 }), layout), 'the host path is tested');
+  assert.equal(selectInnerLoop({ model: linear, loss: meanSquaredError(), layout }, sgd({ learningRate: 0.1 })).name, 'fused-mlp', 'the host path is tested');
   // w: 0.5 + 0.5 (1.2 - 0.5) = 0.85; b with scale 2: 0.25 + 0.5 * 2 (0.6 - 0.25) = 0.6.
   const [w, b] = await reptileStep(sgd({ learningRate: 0.1 }), { 'dense0/bias': 2 });
   close(w, 0.85, 'w (host)');
@@ -121,7 +121,7 @@ test('Reptile metaStepScale: theta + eps scale (phi - theta) per parameter, by h
   // A rate scale keeps the tfjs loop (the kernels take one rate): bias at rate 0.05 gives
   // phi_b = 0.25 + 0.05 * 3.5 = 0.425, then 0.25 + 0.5 * 2 (0.425 - 0.25) = 0.425.
   const inner = sgd({ learningRate: 0.1, rateScale: { 'dense0/bias': 0.5 } });
-  assert.equal(fusedInnerLoopFor(linear, meanSquaredError(), inner, layout), undefined);
+  assert.notEqual(selectInnerLoop({ model: linear, loss: meanSquaredError(), layout }, inner).name, 'fused-mlp');
   const [w2, b2] = await reptileStep(inner, { 'dense0/bias': 2 });
   close(w2, 0.85, 'w (tfjs)');
   close(b2, 0.425, 'b (tfjs)');

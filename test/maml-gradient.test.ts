@@ -21,7 +21,8 @@ import { conv } from '../src/nn/conv.js';
 import { crossEntropy, meanSquaredError, type LossFn } from '../src/nn/losses.js';
 import type { Model } from '../src/nn/model.js';
 import { sgd } from '../src/nn/optimizers.js';
-import { adapt, batchLoss, type Batch } from '../src/algorithms/inner-loop.js';
+import { batchLoss, type Batch } from '../src/algorithms/inner-loop.js';
+import { adapt } from './support/tfjs-adapt.js';
 import { mamlMetaGradient } from '../src/algorithms/maml.js';
 
 await useBackend('wasm');

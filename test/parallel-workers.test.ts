@@ -18,7 +18,8 @@ import { Reptile } from '../src/algorithms/reptile.js';
 import { metaTrain } from '../src/train/meta-train.js';
 import { AdaptPool } from '../src/parallel/worker-pool.js';
 import type { AdaptRecipe } from '../src/parallel/protocol.js';
-import { setFusedInnerLoop } from '../src/algorithms/fused-inner-loop.js';
+import type { KernelChoice } from '../src/algorithms/select-inner-loop.js';
+import { ParamStore } from '../src/core/param-store.js';
 import { FusedMlp } from '../src/kernels/fused-mlp.js';
 import { assertPoolEqualsOneThread } from './support/fused-pool.js';
 
@@ -36,16 +37,18 @@ const loss = crossEntropy('sum');
 const optimizer = adam({ learningRate: 0.01, beta1: 0 });
 // The pool itself, with the TensorFlow.js inner loop (Reptile adapts fused-MLP meta-batches in one
 // thread instead: test/kernels-fused-mlp.test.ts checks that it computes what the pool computes).
-const recipe: AdaptRecipe = { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout: tasks, fusedInnerLoop: false };
-setFusedInnerLoop(false);
+const recipe: AdaptRecipe = { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout: tasks, kernels: 'none' };
 
-async function train(options: { workers: number; metaBatch: number; persist: boolean; iters?: number; commonStart?: boolean }): Promise<Float32Array[]> {
-  const pool = options.workers > 0 ? await AdaptPool.start(options.workers, recipe) : undefined;
+async function train(options: { workers: number; metaBatch: number; persist: boolean; iters?: number; commonStart?: boolean; kernels?: KernelChoice }): Promise<Float32Array[]> {
+  const kernels = options.kernels ?? 'none';
+  const pool = options.workers > 0 ? await AdaptPool.start(options.workers, { ...recipe, kernels }) : undefined;
   try {
     const rng = Rng.fromSeed(5);
     const theta = model.init(rng.fork());
+    // The pool's semantics: every task of a meta-batch from the same inner state ('common').
+    const innerState = !options.persist ? 'fresh' : pool || options.commonStart ? 'common' : 'chain';
     const reptile = new Reptile({ model, loss, layout: tasks }, theta, {
-      innerIters: 3, innerBatch: 4, metaBatch: options.metaBatch, innerOptimizer: optimizer, persistInnerState: options.persist, adapter: pool, commonStartState: options.commonStart,
+      innerIters: 3, innerBatch: 4, metaBatch: options.metaBatch, innerOptimizer: optimizer, innerState, innerLoop: pool, kernels,
     });
     disposeParams(theta);
     await metaTrain(reptile, tasks, { tasks: rng.fork(), batches: rng.fork() }, { metaIters: options.iters ?? 6, metaStep: 0.5, metaStepFinal: 0, evalInterval: 0 });
@@ -70,17 +73,12 @@ test('1, 2 and 3 workers give bitwise the same meta-parameters (inner Adam state
   assert.notDeepEqual(Array.from(one[0]), Array.from(start.values[0]), 'training changed nothing');
 });
 
-test("the pool's semantics in one thread (commonStartState, no workers) give the pool's numbers, bitwise", async () => {
+test("the pool's semantics in one thread (inner state 'common', no workers) give the pool's numbers, bitwise", async () => {
   const pooled = await train({ workers: 2, metaBatch: 5, persist: true });
   assertBitwiseEqual(await train({ workers: 0, metaBatch: 5, persist: true, commonStart: true }), pooled, 'one thread');
-  setFusedInnerLoop(true);
-  try {
-    // The fused kernel's 'common' sequence: the same to float32 rounding (not bitwise: another kernel).
-    const fused = await train({ workers: 0, metaBatch: 5, persist: true, commonStart: true });
-    fused.forEach((v, k) => v.forEach((e, i) => assert.ok(Math.abs(e - pooled[k][i]) <= 1e-4 * Math.max(1, Math.abs(e)), `parameter ${k}[${i}]`)));
-  } finally {
-    setFusedInnerLoop(false);
-  }
+  // The fused kernel's 'common' sequence: the same to float32 rounding (not bitwise: another kernel).
+  const fused = await train({ workers: 0, metaBatch: 5, persist: true, commonStart: true, kernels: 'all' });
+  fused.forEach((v, k) => v.forEach((e, i) => assert.ok(Math.abs(e - pooled[k][i]) <= 1e-4 * Math.max(1, Math.abs(e)), `parameter ${k}[${i}]`)));
 });
 
 test('workers equal the serial in-process loop with a fresh inner state per task', async () => {
@@ -109,10 +107,10 @@ test('a worker that exits mid-request fails the request with an error naming it,
     };
     // The main thread's share (the last job) is one step; the worker's (job 0) is long, so it is
     // still running when its thread is terminated.
-    const request = pool.adapt(theta, undefined, [job(200000), job(1)]);
+    const request = pool.adaptTasks(ParamStore.ofHost(theta), undefined, [job(200000), job(1)], { mode: 'fresh' });
     await pool.threads[0].terminate();
     await assert.rejects(request, /adaptation worker 1 exited/);
-    await assert.rejects(pool.adapt(theta, undefined, [job(1), job(1)]), /adaptation worker 1/);
+    await assert.rejects(pool.adaptTasks(ParamStore.ofHost(theta), undefined, [job(1), job(1)], { mode: 'fresh' }), /adaptation worker 1/);
   } finally {
     await pool.close();
   }
@@ -124,15 +122,13 @@ test('a worker that cannot build the model fails the pool start with its message
 });
 
 test('a pool with the fused MLP loop in its threads computes what the fused kernel computes in one thread', async () => {
-  setFusedInnerLoop(true); // before the pool starts: its main-thread runner is built then
-  const pool = await AdaptPool.start(2, { ...recipe, fusedInnerLoop: true });
+  const pool = await AdaptPool.start(2, { ...recipe, kernels: 'all' });
   try {
     const rng = Rng.fromSeed(4);
     const theta = await paramsToHost(model.init(rng));
     const jobs = Array.from({ length: 3 }, () => ({ ...tasks.sampleTrainTask(rng), batches: [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]] }));
     await assertPoolEqualsOneThread(pool, FusedMlp.create(model.spec, lossSpec(loss), optimizer, 1)!, theta, jobs);
   } finally {
-    setFusedInnerLoop(false);
     await pool.close();
   }
 });

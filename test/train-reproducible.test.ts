@@ -121,9 +121,9 @@ class ScriptedLearner implements MetaLearner {
   readonly params: ParamSet = {};
   readonly calls: { tasks: number; eps: number }[] = [];
   constructor(readonly tasksPerIteration: number, private readonly lossAt: (iteration: number) => number = () => 1) {}
-  metaStep(tasks: readonly Examples[], metaStepSize: number): tf.Scalar {
+  async metaStep(tasks: readonly Examples[], metaStepSize: number): Promise<number> {
     this.calls.push({ tasks: tasks.length, eps: metaStepSize });
-    return tf.scalar(this.lossAt(this.calls.length));
+    return Math.fround(this.lossAt(this.calls.length));
   }
   optimizerStates(): Record<string, OptimizerState | undefined> {
     return {};

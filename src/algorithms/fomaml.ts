@@ -7,78 +7,47 @@
  * few examples per class held apart from the adaptation minibatches.
  *
  * Any inner optimizer works (Adam included: u is then Adam's last step); as in the original
- * and in Reptile, its state persists from task to task unless `persistInnerState` is false.
+ * and in Reptile, its state runs on from task to task ('chain') unless `innerState` is 'fresh'.
+ * Both inner loops of a task go through the inner-loop contract, so a fused kernel runs them.
  */
-import { tf } from '../core/tf.js';
-import { disposeParams, subtract, type ParamSet } from '../core/params.js';
-import { disposeOptimizerState, type OptimizerState } from '../nn/optimizers.js';
-import { adapt, trainStep, type Batch } from './inner-loop.js';
-import { MetaGradientLearner, type MetaGradientOptions, type TaskUpdate } from './meta-gradient-learner.js';
-import { fusedInnerLoopFor } from './fused-inner-loop.js';
-import { StateStore } from './param-store.js';
-import type { TaskBatchIndices } from './task-batches.js';
-import { hostSubtract } from '../core/host-params.js';
-import type { HostParams } from '../core/params.js';
+import type { Rng } from '../core/rng.js';
+import type { ParamStore } from '../core/param-store.js';
+import type { ParamSet } from '../core/params.js';
 import type { Examples } from '../tasks/task.js';
+import { MetaGradientLearner, type MeanUpdate, type MetaGradientOptions } from './meta-gradient-learner.js';
 import type { MetaLearnerSetup } from './meta-learner.js';
+import { difference, meanOf } from './outer-update.js';
+import { taskBatchIndices } from './task-batches.js';
 
-export interface FomamlOptions extends MetaGradientOptions {
-  /** Keep the inner optimizer's state from task to task (the original code's behaviour). */
-  persistInnerState?: boolean;
-}
+export type FomamlOptions = MetaGradientOptions;
 
 export class Fomaml extends MetaGradientLearner {
   readonly algorithm: string = 'fomaml';
-  /** Tensors, or host arrays while the fused MLP kernel adapts (param-store.ts). */
-  private readonly innerState = new StateStore();
-  private readonly persist: boolean;
 
   constructor(setup: MetaLearnerSetup, initialParams: ParamSet, options: FomamlOptions) {
+    if (options.innerState === 'common') throw new RangeError("FOMAML adapts its tasks one after another: its inner state is 'chain' or 'fresh'");
     super(setup, initialParams, options);
-    this.persist = options.persistInnerState ?? true;
   }
 
-  /** With the fused MLP kernel: k - 1 steps, then the last one, each one call; u = phi_k - phi_{k-1}. */
-  protected override hostTaskUpdate(task: Examples, indices: TaskBatchIndices, theta: () => HostParams): { update: HostParams; lossSum: number } | undefined {
-    const fused = fusedInnerLoopFor(this.model, this.loss, this.options.innerOptimizer, this.setup.layout);
-    if (!fused) return undefined;
-    const start = this.persist ? this.innerState.host : undefined;
-    const adapted = fused.adapt(theta(), start, { ...task, batches: indices.adaptation });
-    const last = fused.adapt(adapted.phi, adapted.state, { ...task, batches: [indices.final] });
-    this.innerState.setHost(this.persist ? last.state : undefined);
-    return { update: hostSubtract(last.phi, adapted.phi), lossSum: adapted.lossSum + last.lossSum };
-  }
-
-  protected taskUpdate(adaptation: readonly Batch[], final: Batch): TaskUpdate {
-    const { innerOptimizer } = this.options;
-    const persisted = this.persist ? this.innerState.device : undefined;
-    const start = persisted ?? innerOptimizer.init(this.theta);
-    const adapted = adapt(this.model, this.loss, innerOptimizer, this.theta, start, adaptation);
-    if (!persisted) disposeOptimizerState(start);
-    const last = trainStep(this.model, this.loss, innerOptimizer, adapted.params, adapted.state, final);
-    const update = subtract(last.params, adapted.params);
-    disposeParams(adapted.params);
-    disposeParams(last.params);
-    disposeOptimizerState(adapted.state);
-    if (this.persist) this.innerState.setDevice(last.state); // disposes `persisted`
-    else disposeOptimizerState(last.state);
-    const lossSum = tf.add(adapted.lossSum, last.loss) as tf.Scalar;
-    adapted.lossSum.dispose();
-    last.loss.dispose();
-    return { update, lossSum };
-  }
-
-  override optimizerStates(): Record<string, OptimizerState | undefined> {
-    return { ...super.optimizerStates(), inner: this.innerState.device };
-  }
-
-  override restoreOptimizerStates(states: Record<string, OptimizerState | undefined>): void {
-    super.restoreOptimizerStates(states);
-    if ('inner' in states) this.innerState.setDevice(states.inner);
-  }
-
-  override dispose(): void {
-    super.dispose();
-    this.innerState.dispose();
+  protected async meanUpdate(tasks: readonly Examples[], rng: Rng): Promise<MeanUpdate> {
+    const { innerBatch, innerIters, tailShots = 0 } = this.options;
+    const loop = this.innerLoop();
+    const updates: ParamStore[] = [];
+    let lossSum = 0;
+    for (const task of tasks) {
+      const indices = taskBatchIndices(this.setup.layout, task, innerBatch, innerIters, tailShots, rng);
+      const adapted = await loop.adaptTasks(this.theta, this.innerState, [{ ...task, batches: indices.adaptation }], { mode: 'chain' });
+      const last = await loop.adaptTasks(adapted.mean!, adapted.state, [{ ...task, batches: [indices.final] }], { mode: 'chain' });
+      updates.push(difference(last.mean!, adapted.mean!));
+      lossSum += adapted.lossSum + last.lossSum;
+      adapted.mean!.dispose();
+      adapted.state?.dispose();
+      last.mean!.dispose();
+      if (this.innerStateMode === 'fresh') last.state?.dispose();
+      else this.carryInnerState(last.state);
+    }
+    const direction = meanOf(updates);
+    updates.forEach((u) => u.dispose());
+    return { direction, lossSum };
   }
 }

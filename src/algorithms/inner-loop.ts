@@ -1,12 +1,13 @@
 /**
- * The inner loop every algorithm shares: gradient steps of an optimizer on minibatches of one
- * task. Losses stay on the device (no host sync per step); callers read them when they need to.
+ * The tfjs ops of an inner step: examples to tensors, a minibatch's loss and gradients, and one
+ * optimizer step. The tfjs inner loop (tfjs-loop.ts), MAML's differentiable loop and the
+ * baselines build on them. Losses stay on the device (no host sync per step).
  */
 import { tf, tidy } from '../core/tf.js';
-import { cloneParams, disposeParams, paramNames, paramsFromList, paramsToList, type ParamSet } from '../core/params.js';
+import { paramNames, paramsFromList, paramsToList, type ParamSet } from '../core/params.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
-import { cloneOptimizerState, disposeOptimizerState, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
+import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
 import type { Examples, ExampleLayoutSource as ExampleLayout } from '../tasks/task.js';
 
 export interface Batch {
@@ -67,34 +68,4 @@ export function trainStep(model: Model, loss: LossFn, optimizer: Optimizer, para
     const next = optimizer.step(params, grads, state);
     return { params: next.params, state: next.state, loss: value };
   });
-}
-
-export interface AdaptResult {
-  params: ParamSet;
-  state: OptimizerState;
-  /** Sum of the minibatch losses over the steps taken. */
-  lossSum: tf.Scalar;
-}
-
-/**
- * Runs one step per batch from `params` with optimizer state `state`. The inputs stay valid;
- * every intermediate is disposed.
- */
-export function adapt(model: Model, loss: LossFn, optimizer: Optimizer, params: ParamSet, state: OptimizerState, batches: readonly Batch[]): AdaptResult {
-  let current = { params, state };
-  let lossSum: tf.Scalar = tf.scalar(0);
-  for (const batch of batches) {
-    const step = trainStep(model, loss, optimizer, current.params, current.state, batch);
-    if (current.params !== params) {
-      disposeParams(current.params);
-      disposeOptimizerState(current.state);
-    }
-    const total = tf.add(lossSum, step.loss) as tf.Scalar;
-    lossSum.dispose();
-    step.loss.dispose();
-    lossSum = total;
-    current = { params: step.params, state: step.state };
-  }
-  if (current.params === params) current = { params: cloneParams(params), state: cloneOptimizerState(state) };
-  return { params: current.params, state: current.state, lossSum };
 }

@@ -15,15 +15,17 @@
  * are the N-way ones) resumes to exactly the same numbers.
  */
 import { tf } from '../core/tf.js';
-import { cloneParams, disposeParams, type ParamSet } from '../core/params.js';
+import { disposeParams, type ParamSet } from '../core/params.js';
+import { ParamStore, StateStore } from '../core/param-store.js';
 import { Rng } from '../core/rng.js';
 import { buildModel } from '../nn/build.js';
 import type { Model, ModelSpec } from '../nn/model.js';
-import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
+import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
 import type { Examples } from '../tasks/task.js';
 import type { GlobalLabelBatches } from '../tasks/global-label-batches.js';
-import { disposeBatch, toBatch, trainStep } from './inner-loop.js';
 import type { MetaLearner, MetaLearnerSetup } from './meta-learner.js';
+import { selectInnerLoop, type KernelChoice } from './select-inner-loop.js';
+import { sequenceJob } from './joint.js';
 
 export interface JointClassificationOptions {
   /** Gradient steps per meta-iteration (Reptile's metaBatch x innerIters, for an equal budget). */
@@ -32,6 +34,8 @@ export interface JointClassificationOptions {
   optimizer: Optimizer;
   /** Global-label minibatches over the training classes. */
   batches: GlobalLabelBatches;
+  /** The fused kernels the inner-loop factory may choose for the C-way model (default: all). */
+  kernels?: KernelChoice;
 }
 
 /** The same model with `outputs` logits. */
@@ -64,10 +68,10 @@ export class JointClassification implements MetaLearner {
   private readonly wideModel: Model;
   private readonly head: string[];
   /** Body and C-way last layer, what pre-training updates. */
-  private wide: ParamSet;
-  private state: OptimizerState;
-  /** Body and zero N-way last layer: `params`, rebuilt after every change of `wide`. */
-  private narrow: ParamSet;
+  private wide: ParamStore;
+  private state: StateStore;
+  /** Body and zero N-way last layer: `params`, made from `wide` when asked for after a change. */
+  private narrow: ParamSet | undefined;
 
   constructor(private readonly setup: MetaLearnerSetup, initialParams: ParamSet, private readonly options: JointClassificationOptions) {
     if (setup.layout.kind !== 'classification') throw new Error('JointClassification needs a classification task distribution');
@@ -77,94 +81,81 @@ export class JointClassification implements MetaLearner {
     this.head = headNames(this.model, this.wideModel);
     const wideShapes = this.wideModel.init(Rng.fromSeed(0));
     // The body starts from the run's initialisation, the C-way layer from zeros (see above).
-    this.wide = Object.fromEntries(Object.keys(initialParams).map((n) => [n, this.head.includes(n) ? tf.zerosLike(wideShapes[n]) : initialParams[n].clone()]));
+    this.wide = ParamStore.ofDevice(Object.fromEntries(Object.keys(initialParams).map((n) => [n, this.head.includes(n) ? tf.zerosLike(wideShapes[n]) : initialParams[n].clone()])));
     disposeParams(wideShapes);
-    this.state = options.optimizer.init(this.wide);
-    this.narrow = this.narrowParams();
+    this.state = StateStore.ofDevice(options.optimizer.init(this.wide.device));
   }
 
   get params(): ParamSet {
-    return this.narrow;
+    return (this.narrow ??= this.narrowParams());
   }
 
   /** Takes the body of an N-way parameter set (a checkpoint's); the C-way layer stays. */
   setParams(params: ParamSet): void {
-    const next = Object.fromEntries(Object.keys(this.wide).map((n) => [n, this.head.includes(n) ? this.wide[n] : params[n]]));
-    for (const n of Object.keys(this.wide)) if (!this.head.includes(n)) this.wide[n].dispose();
+    this.replaceWide((n) => (this.head.includes(n) ? undefined : params[n]));
     for (const n of this.head) params[n].dispose();
-    this.wide = next;
-    this.refreshNarrow();
   }
 
-  /** `stepsPerIteration` steps on global-label minibatches; the N-way `tasks` are not used. */
-  metaStep(_tasks: readonly Examples[], _metaStepSize: number, rng: Rng): tf.Scalar {
-    let lossSum = tf.scalar(0);
-    for (let s = 0; s < this.options.stepsPerIteration; s++) {
-      const batch = toBatch(this.setup.layout, this.options.batches.sample(rng, this.options.batchSize));
-      const step = trainStep(this.wideModel, this.loss, this.options.optimizer, this.wide, this.state, batch);
-      disposeBatch(batch);
-      disposeParams(this.wide);
-      disposeOptimizerState(this.state);
-      this.wide = step.params;
-      this.state = step.state;
-      const total = tf.add(lossSum, step.loss) as tf.Scalar;
-      lossSum.dispose();
-      step.loss.dispose();
-      lossSum = total;
-    }
-    this.refreshNarrow();
-    const mean = tf.div(lossSum, this.options.stepsPerIteration) as tf.Scalar;
-    lossSum.dispose();
-    return mean;
+  /** `stepsPerIteration` steps on global-label minibatches (one job of the inner loop); the N-way `tasks` are not used. */
+  async metaStep(_tasks: readonly Examples[], _metaStepSize: number, rng: Rng): Promise<number> {
+    const parts = Array.from({ length: this.options.stepsPerIteration }, () => {
+      const examples = this.options.batches.sample(rng, this.options.batchSize);
+      return { examples, batch: Array.from({ length: examples.count }, (_, i) => i) };
+    });
+    const setup = { model: this.wideModel, loss: this.loss, layout: this.setup.layout };
+    const r = await selectInnerLoop(setup, this.options.optimizer, { kernels: this.options.kernels }).adaptTasks(this.wide, this.state, [sequenceJob(parts)], { mode: 'chain' });
+    this.wide.dispose();
+    this.state.dispose();
+    this.wide = r.mean!;
+    this.state = r.state!;
+    this.dropNarrow();
+    return r.lossSum / this.options.stepsPerIteration;
   }
 
   /** Pre-training on C classes (for tests and diagnostics): the C-way logits of `x`. */
   applyWide(x: tf.Tensor): tf.Tensor2D {
-    return this.wideModel.apply(this.wide, x, { training: true });
+    return this.wideModel.apply(this.wide.device, x, { training: true });
   }
 
   optimizerStates(): Record<string, OptimizerState | undefined> {
     // `head` is not an optimizer's state but travels with them: the checkpoint's params are N-way.
-    return { inner: this.state, head: { step: 0, slots: { params: Object.fromEntries(this.head.map((n) => [n, this.wide[n]])) } } };
+    const wide = this.wide.device;
+    return { inner: this.state.device, head: { step: 0, slots: { params: Object.fromEntries(this.head.map((n) => [n, wide[n]])) } } };
   }
 
   restoreOptimizerStates(states: Record<string, OptimizerState | undefined>): void {
-    if (states.inner) {
-      disposeOptimizerState(this.state);
-      this.state = states.inner;
-    }
+    if (states.inner) this.state.setDevice(states.inner);
     const head = states.head?.slots.params;
-    if (head) {
-      const next = { ...this.wide };
-      for (const n of this.head) {
-        this.wide[n].dispose();
-        next[n] = head[n];
-      }
-      this.wide = next;
-      this.refreshNarrow();
-    }
+    if (head) this.replaceWide((n) => (this.head.includes(n) ? head[n] : undefined));
+  }
+
+  /** The wide parameters with those `take` gives replaced (owned from now on), the others kept. */
+  private replaceWide(take: (name: string) => tf.Tensor | undefined): void {
+    const old = this.wide.device;
+    const next = Object.fromEntries(Object.keys(old).map((n) => [n, take(n) ?? old[n].clone()]));
+    this.wide.setDevice(next);
+    this.dropNarrow();
   }
 
   private narrowParams(): ParamSet {
-    return Object.fromEntries(
-      Object.keys(this.wide).map((n) => [n, this.head.includes(n) ? tf.zeros(this.narrowShape(n)) : this.wide[n].clone()]),
-    );
+    const wide = this.wide.device;
+    return Object.fromEntries(Object.keys(wide).map((n) => [n, this.head.includes(n) ? tf.zeros(this.narrowShape(wide[n].shape)) : wide[n].clone()]));
   }
 
-  private narrowShape(name: string): number[] {
-    const shape = [...this.wide[name].shape];
+  private narrowShape(wideShape: readonly number[]): number[] {
+    const shape = [...wideShape];
     shape[shape.length - 1] = this.model.outputSize;
     return shape;
   }
 
-  private refreshNarrow(): void {
+  private dropNarrow(): void {
     disposeParams(this.narrow);
-    this.narrow = this.narrowParams();
+    this.narrow = undefined;
   }
 
   dispose(): void {
-    disposeParams(this.wide);
-    disposeParams(this.narrow);
-    disposeOptimizerState(this.state);
+    this.wide.dispose();
+    this.dropNarrow();
+    this.state.dispose();
   }
 }

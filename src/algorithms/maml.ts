@@ -19,13 +19,17 @@
  * step's activations and gradients stay alive until the meta-gradient is computed).
  */
 import { tf, tidy } from '../core/tf.js';
-import { mapParams, paramNames, paramsFromList, paramsToList, type ParamSet } from '../core/params.js';
+import { disposeParams, mapParams, meanParams, paramNames, paramsFromList, paramsToList, type ParamSet } from '../core/params.js';
+import { ParamStore } from '../core/param-store.js';
+import type { Rng } from '../core/rng.js';
+import type { Examples } from '../tasks/task.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
 import type { Optimizer } from '../nn/optimizers.js';
 import { registerSecondOrderGradients } from '../nn/second-order.js';
-import type { Batch } from './inner-loop.js';
-import { MetaGradientLearner, type MetaGradientOptions, type TaskUpdate } from './meta-gradient-learner.js';
+import { disposeBatch, toBatch, type Batch } from './inner-loop.js';
+import { MetaGradientLearner, type MeanUpdate, type MetaGradientOptions } from './meta-gradient-learner.js';
+import { taskBatchIndices } from './task-batches.js';
 import type { MetaLearnerSetup } from './meta-learner.js';
 
 /** The identity, with a zero gradient: what "first-order" treats the inner gradients as. */
@@ -90,6 +94,7 @@ export function mamlMetaGradient(
 
 export class Maml extends MetaGradientLearner {
   readonly algorithm: string = 'maml';
+  protected override readonly keepsInnerState = false;
   private readonly learningRate: number;
 
   constructor(setup: MetaLearnerSetup, initialParams: ParamSet, options: MetaGradientOptions) {
@@ -98,13 +103,30 @@ export class Maml extends MetaGradientLearner {
     this.learningRate = Number(options.innerOptimizer.config.learningRate);
   }
 
-  protected taskUpdate(adaptation: readonly Batch[], final: Batch): TaskUpdate {
-    const r = mamlMetaGradient(this.model, this.loss, this.options.innerOptimizer, this.theta, adaptation, final);
-    const update = mapParams(r.grads, (g) => tf.mul(g, -this.learningRate));
-    Object.values(r.grads).forEach((g) => g.dispose());
-    const lossSum = tf.add(r.adaptationLossSum, r.metaLoss) as tf.Scalar;
-    r.adaptationLossSum.dispose();
-    r.metaLoss.dispose();
-    return { update, lossSum };
+  /** MAML's own differentiable loop per task (it records a tape, so no other inner loop applies). */
+  protected async meanUpdate(tasks: readonly Examples[], rng: Rng): Promise<MeanUpdate> {
+    const { innerBatch, innerIters, tailShots = 0, innerOptimizer } = this.options;
+    const updates: ParamSet[] = [];
+    const losses: tf.Scalar[] = [];
+    for (const task of tasks) {
+      const indices = taskBatchIndices(this.setup.layout, task, innerBatch, innerIters, tailShots, rng);
+      const adaptation = indices.adaptation.map((idx) => toBatch(this.setup.layout, task, idx));
+      const final = toBatch(this.setup.layout, task, indices.final);
+      const r = mamlMetaGradient(this.model, this.loss, innerOptimizer, this.theta.device, adaptation, final);
+      adaptation.forEach(disposeBatch);
+      disposeBatch(final);
+      updates.push(mapParams(r.grads, (g) => tf.mul(g, -this.learningRate)));
+      disposeParams(r.grads);
+      losses.push(tf.add(r.adaptationLossSum, r.metaLoss) as tf.Scalar);
+      r.adaptationLossSum.dispose();
+      r.metaLoss.dispose();
+    }
+    const direction = ParamStore.ofDevice(meanParams(updates));
+    updates.forEach(disposeParams);
+    const total = tf.addN(losses);
+    const lossSum = (await total.data())[0];
+    total.dispose();
+    losses.forEach((l) => l.dispose());
+    return { direction, lossSum };
   }
 }

@@ -1,37 +1,54 @@
 /**
- * What FOMAML and MAML share: per task, k minibatches (task-batches.ts) turn into an update
- * direction u_i for theta; the outer step is theta <- theta + eps * mean_i u_i (the same
- * interpolation Reptile does with u_i = phi_i - theta), or a meta-optimizer fed -mean_i u_i with
- * the annealed eps as its rate. Subclasses say how a task's minibatches become u_i.
+ * What Reptile, FOMAML and MAML share: per task, k minibatches turn into an update direction
+ * u_i for theta, and the outer update (outer-update.ts) moves theta by eps * mean_i u_i, or
+ * feeds -mean_i u_i to a meta-optimizer. The algorithms differ only in u:
+ *   Reptile  u = phi - theta                      (phi: theta after k inner steps)
+ *   FOMAML   u = phi_k - phi_{k-1}                (the last inner step alone)
+ *   MAML     u = -lr * d L_k(phi_{k-1}) / d theta (through the inner steps)
+ * Subclasses say how a meta-batch's tasks become mean_i u_i; inner loops run through the
+ * inner-loop contract (core/inner-loop.ts), chosen by `innerLoop` or by the factory.
  */
-import { tf } from '../core/tf.js';
-import { cloneParams, disposeParams, mapParams, meanParams, paramsFromHost, paramsToHostSync, type HostParams, type ParamSet } from '../core/params.js';
+import { cloneParams, type ParamSet } from '../core/params.js';
+import { ParamStore, StateStore } from '../core/param-store.js';
+import type { InnerLoop, InnerStateMode } from '../core/inner-loop.js';
 import type { Rng } from '../core/rng.js';
 import { disposeOptimizerState, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
+import { checkParamScales, type ParamScales } from '../nn/param-scales.js';
 import type { Examples } from '../tasks/task.js';
-import { disposeBatch, toBatch, type Batch } from './inner-loop.js';
 import type { MetaLearner, MetaLearnerSetup } from './meta-learner.js';
-import { taskBatchIndices, type TaskBatchIndices } from './task-batches.js';
+import { applyOuterUpdate } from './outer-update.js';
+import { selectInnerLoop, type KernelChoice } from './select-inner-loop.js';
 
 export interface MetaGradientOptions {
-  /** k: minibatches per task (k - 1 adaptation steps, then the meta-loss on the k-th). */
+  /** k: minibatches per task (Reptile: k inner steps; FOMAML/MAML: k - 1 steps, then the meta-loss on the k-th). */
   innerIters: number;
-  /** Examples per adaptation minibatch (and per final minibatch when there is no tail). */
+  /** Examples per inner minibatch. */
   innerBatch: number;
-  /** Tasks per meta-iteration. */
+  /** n: tasks per meta-iteration. */
   metaBatch: number;
   innerOptimizer: Optimizer;
-  /** Examples per class in the final minibatch, kept apart from the adaptation ones (the original's --foml-tail); 0 or omitted: none. */
+  /** FOMAML/MAML: examples per class in the final minibatch, kept apart from the adaptation ones (the original's --foml-tail); 0 or omitted: none. */
   tailShots?: number;
-  /** Outer update by a meta-optimizer fed -mean(u); by interpolation theta + eps mean(u) when omitted. */
+  /** Outer update by a meta-optimizer fed -mean(u); by the interpolation theta + eps mean(u) when omitted. */
   metaOptimizer?: Optimizer;
+  /** Per-parameter multipliers of the meta-step (interpolation only; default: none). */
+  metaStepScale?: ParamScales;
+  /**
+   * The inner optimizer's state across tasks (core/inner-loop.ts): 'chain' (default, the original
+   * code's), 'common' (what threads adapting a meta-batch in parallel compute), 'fresh'.
+   */
+  innerState?: InnerStateMode;
+  /** What adapts the tasks (default: the factory's choice, src/algorithms/select-inner-loop.ts). */
+  innerLoop?: InnerLoop;
+  /** The fused kernels the factory may choose when `innerLoop` is not given (default: all). */
+  kernels?: KernelChoice;
 }
 
-export interface TaskUpdate {
-  /** u: the direction theta moves for this task (scaled like a step of the inner optimizer). */
-  update: ParamSet;
-  /** Sum of the losses of the task's minibatches. */
-  lossSum: tf.Scalar;
+export interface MeanUpdate {
+  /** mean_i u_i, owned by the caller. */
+  direction: ParamStore;
+  /** Sum over tasks and minibatches of the minibatch losses. */
+  lossSum: number;
 }
 
 export abstract class MetaGradientLearner implements MetaLearner {
@@ -39,7 +56,12 @@ export abstract class MetaGradientLearner implements MetaLearner {
   readonly model;
   readonly loss;
   readonly tasksPerIteration: number;
-  protected theta: ParamSet;
+  /** theta: tensors, or host arrays when the inner loop runs on the host. */
+  protected readonly theta: ParamStore;
+  /** The inner optimizer's state carried between meta-iterations (modes 'chain' and 'common'). */
+  protected innerState: StateStore | undefined;
+  /** Whether the learner keeps an inner optimizer state (checkpoints save it). */
+  protected readonly keepsInnerState: boolean = true;
   private metaState: OptimizerState | undefined;
 
   constructor(
@@ -52,82 +74,61 @@ export abstract class MetaGradientLearner implements MetaLearner {
     }
     const tail = options.tailShots ?? 0;
     if (!Number.isInteger(tail) || tail < 0) throw new RangeError(`tailShots must be an integer >= 0, got ${tail}`);
+    const { metaStepScale } = options;
+    if (metaStepScale && Object.keys(metaStepScale).length > 0) {
+      if (options.metaOptimizer) throw new RangeError('a meta-step scale needs the interpolation outer update, not a meta-optimizer');
+      checkParamScales(metaStepScale, Object.keys(initialParams));
+    }
     this.model = setup.model;
     this.loss = setup.loss;
     this.tasksPerIteration = options.metaBatch;
-    this.theta = cloneParams(initialParams);
-    this.metaState = options.metaOptimizer?.init(this.theta);
+    this.theta = ParamStore.ofDevice(cloneParams(initialParams));
+    this.metaState = options.metaOptimizer?.init(this.theta.device);
   }
 
   get params(): ParamSet {
-    return this.theta;
+    return this.theta.device;
   }
 
   setParams(params: ParamSet): void {
-    disposeParams(this.theta);
-    this.theta = params;
+    this.theta.setDevice(params);
   }
 
-  /** u for one task from its k - 1 adaptation minibatches and its final one. */
-  protected abstract taskUpdate(adaptation: readonly Batch[], final: Batch): TaskUpdate;
-
-  /**
-   * u for one task computed on the host (the fused MLP kernel), from its examples and minibatch
-   * indices, or undefined to use `taskUpdate`. `theta` reads the meta-parameters to the host once
-   * per meta-iteration.
-   */
-  protected hostTaskUpdate(_task: Examples, _indices: TaskBatchIndices, _theta: () => HostParams): { update: HostParams; lossSum: number } | undefined {
-    return undefined;
+  protected get innerStateMode(): InnerStateMode {
+    return this.options.innerState ?? 'chain';
   }
 
-  metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): tf.Scalar {
+  /** The inner loop (asked of the factory each time: under a gradient tape it differs). */
+  protected innerLoop(): InnerLoop {
+    return this.options.innerLoop ?? selectInnerLoop(this.setup, this.options.innerOptimizer, { kernels: this.options.kernels });
+  }
+
+  /** Replaces the carried inner state, taking ownership of `state`. */
+  protected carryInnerState(state: StateStore | undefined): void {
+    if (state !== this.innerState) this.innerState?.dispose();
+    this.innerState = state;
+  }
+
+  /** mean_i u_i over the meta-batch; `rng` orders the minibatches. */
+  protected abstract meanUpdate(tasks: readonly Examples[], rng: Rng): Promise<MeanUpdate>;
+
+  async metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): Promise<number> {
     if (tasks.length !== this.tasksPerIteration) throw new Error(`${this.algorithm} expects ${this.tasksPerIteration} tasks per meta-iteration, got ${tasks.length}`);
-    const { innerBatch, innerIters, tailShots = 0 } = this.options;
-    const updates: ParamSet[] = [];
-    const losses: tf.Scalar[] = [];
-    let host: HostParams | undefined;
-    const theta = () => (host ??= paramsToHostSync(this.theta));
-    for (const task of tasks) {
-      const indices = taskBatchIndices(this.setup.layout, task, innerBatch, innerIters, tailShots, rng);
-      const onHost = this.hostTaskUpdate(task, indices, theta);
-      if (onHost) {
-        updates.push(paramsFromHost(onHost.update));
-        losses.push(tf.scalar(onHost.lossSum));
-        continue;
-      }
-      const adaptation = indices.adaptation.map((idx) => toBatch(this.setup.layout, task, idx));
-      const final = toBatch(this.setup.layout, task, indices.final);
-      const { update, lossSum } = this.taskUpdate(adaptation, final);
-      adaptation.forEach(disposeBatch);
-      disposeBatch(final);
-      updates.push(update);
-      losses.push(lossSum);
-    }
-    const mean = meanParams(updates);
-    updates.forEach(disposeParams);
-    this.setParams(this.outerUpdate(mean, metaStepSize));
-    disposeParams(mean);
-    const meanLoss = tf.tidy(() => tf.div(tf.addN(losses), tasks.length * innerIters)) as tf.Scalar;
-    losses.forEach((l) => l.dispose());
-    return meanLoss;
-  }
-
-  private outerUpdate(meanUpdate: ParamSet, metaStepSize: number): ParamSet {
-    const { metaOptimizer } = this.options;
-    if (!metaOptimizer) return mapParams(this.theta, (p, n) => tf.tidy(() => tf.add(p, tf.mul(meanUpdate[n], metaStepSize))));
-    const g = mapParams(meanUpdate, (u) => tf.neg(u));
-    const next = metaOptimizer.step(this.theta, g, this.metaState!, metaStepSize);
-    disposeParams(g);
-    disposeOptimizerState(this.metaState);
-    this.metaState = next.state;
-    return next.params;
+    const { direction, lossSum } = await this.meanUpdate(tasks, rng);
+    this.metaState = applyOuterUpdate(this.theta, direction, metaStepSize, this.options, this.metaState);
+    direction.dispose();
+    return lossSum / (tasks.length * this.options.innerIters);
   }
 
   optimizerStates(): Record<string, OptimizerState | undefined> {
-    return { meta: this.metaState };
+    return this.keepsInnerState ? { inner: this.innerState?.device, meta: this.metaState } : { meta: this.metaState };
   }
 
   restoreOptimizerStates(states: Record<string, OptimizerState | undefined>): void {
+    if ('inner' in states && this.keepsInnerState) {
+      this.innerState?.dispose();
+      this.innerState = states.inner && StateStore.ofDevice(states.inner);
+    }
     if ('meta' in states && this.options.metaOptimizer) {
       disposeOptimizerState(this.metaState);
       this.metaState = states.meta;
@@ -135,7 +136,9 @@ export abstract class MetaGradientLearner implements MetaLearner {
   }
 
   dispose(): void {
-    disposeParams(this.theta);
+    this.theta.dispose();
+    this.innerState?.dispose();
+    this.innerState = undefined;
     disposeOptimizerState(this.metaState);
     this.metaState = undefined;
   }

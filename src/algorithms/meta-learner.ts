@@ -2,7 +2,6 @@
  * What every algorithm looks like to the training loop, the evaluator and the CLI, so that
  * swapping Reptile for another algorithm is a one-line change.
  */
-import type { tf } from '../core/tf.js';
 import type { ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
@@ -27,11 +26,9 @@ export interface MetaLearner {
   readonly tasksPerIteration: number;
   /**
    * One meta-iteration on `tasks` with outer step size `metaStepSize`; `rng` orders the
-   * minibatches. Returns the mean inner minibatch loss (a device scalar the caller disposes).
+   * minibatches. Resolves to the mean inner minibatch loss.
    */
-  metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): tf.Scalar;
-  /** The same, for learners that wait on other threads; the training loop prefers it when present. */
-  metaStepAsync?(tasks: readonly Examples[], metaStepSize: number, rng: Rng): Promise<tf.Scalar>;
+  metaStep(tasks: readonly Examples[], metaStepSize: number, rng: Rng): Promise<number>;
   /** Everything a checkpoint needs besides the meta-parameters (read them, do not dispose them). */
   optimizerStates(): Record<string, OptimizerState | undefined>;
   /** Restores states saved from `optimizerStates()` (the learner takes ownership; missing keys stay as they are). */

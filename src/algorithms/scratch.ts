@@ -8,7 +8,6 @@
  * and charts): each iteration reads one task and reports the loss of the unchanged
  * initialisation on one minibatch of it, a forward pass only.
  */
-import { tf } from '../core/tf.js';
 import { cloneParams, disposeParams, type ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import type { OptimizerState } from '../nn/optimizers.js';
@@ -44,12 +43,14 @@ export class Scratch implements MetaLearner {
   }
 
   /** Leaves the parameters alone; returns the loss of the initialisation on a minibatch of the task. */
-  metaStep(tasks: readonly Examples[], _metaStepSize: number, rng: Rng): tf.Scalar {
+  async metaStep(tasks: readonly Examples[], _metaStepSize: number, rng: Rng): Promise<number> {
     const [indices] = minibatchIndices(tasks[0].count, this.options.batchSize, 1, rng);
     const batch = toBatch(this.setup.layout, tasks[0], indices);
     const value = batchLoss(this.model, this.loss, this.theta, batch);
     disposeBatch(batch);
-    return value;
+    const loss = (await value.data())[0];
+    value.dispose();
+    return loss;
   }
 
   optimizerStates(): Record<string, OptimizerState | undefined> {

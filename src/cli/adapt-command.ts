@@ -87,7 +87,7 @@ export function registerAdaptCommand(program: Command, deps: AdaptCommandDeps): 
         evalBatch: (flags.evalBatch as number | undefined) ?? config.evalBatch,
         optimizer: innerOptimizer({ ...config, learningRate: (flags.learningRate as number | undefined) ?? config.learningRate }),
       };
-      const classifier = adaptIntentClassifier(spec, loaded.params, examples, options, Rng.fromSeed((flags.seed as number | undefined) ?? config.seed));
+      const classifier = await adaptIntentClassifier(spec, loaded.params, examples, options, Rng.fromSeed((flags.seed as number | undefined) ?? config.seed));
       disposeParams(loaded.params);
       try {
         const predictions = await classifier.classify(lines);

@@ -1,6 +1,8 @@
 /** Turns a resolved configuration into the library objects it names. */
 import type { ParamSet } from '../core/params.js';
-import { Reptile, type TaskAdapter } from '../algorithms/reptile.js';
+import { Reptile } from '../algorithms/reptile.js';
+import type { InnerLoop, InnerStateMode } from '../core/inner-loop.js';
+import type { KernelChoice } from '../algorithms/select-inner-loop.js';
 import { JointTraining } from '../algorithms/joint.js';
 import { JointClassification } from '../algorithms/joint-classification.js';
 import { FewShotClassification } from '../tasks/few-shot.js';
@@ -17,6 +19,25 @@ import { tf } from '../core/tf.js';
 import type { TrainConfig } from './train-options.js';
 import { innerOptimizerOf } from '../demo/run-settings.js';
 import { UsageError } from './errors.js';
+
+/**
+ * The fused kernels a run may use: none with --inner-loop tfjs (runs from before that flag have
+ * no such setting: fused); REPTILE_NATIVE=0 leaves out the native addon (its wasm build runs).
+ */
+export function kernelChoice(config: Pick<TrainConfig, 'innerLoop'>): KernelChoice {
+  if (config.innerLoop === 'tfjs') return 'none';
+  return process.env.REPTILE_NATIVE === '0' ? ['fused-mlp', 'fused-cnn-wasm'] : 'all';
+}
+
+/**
+ * The inner state's mode in meta-training: fresh with --fresh-inner-state; with --workers n >= 1
+ * the pool's ('common': the numbers do not depend on n, also when one thread runs them); else
+ * chained from task to task as the original code.
+ */
+export function innerStateMode(config: TrainConfig): InnerStateMode {
+  if (config.freshInnerState) return 'fresh';
+  return config.workers > 0 && config.metaBatch > 1 ? 'common' : 'chain';
+}
 
 /** The inner optimizer (training and evaluation use the same kind and rate). */
 export function innerOptimizer(config: TrainConfig): Optimizer {
@@ -63,31 +84,22 @@ function metaGradientOptions(config: TrainConfig) {
     innerOptimizer: trainingInnerOptimizer(config),
     tailShots: config.fomlTail,
     metaOptimizer: metaOptimizer(config),
+    metaStepScale: config.metaStepScale ? parseParamScales(config.metaStepScale) : undefined,
+    kernels: kernelChoice(config),
   };
 }
 
 /**
- * `adapter`: the worker pool that adapts a meta-batch's tasks in parallel (Reptile only). The
- * layer-wise scales' names are checked before (checkLayerwiseScales, before the run directory is written).
+ * `innerLoop`: what adapts Reptile's meta-batches (the worker pool with --workers n >= 2; default:
+ * the factory's choice in this thread). The layer-wise scales' names are checked before
+ * (checkLayerwiseScales, before the run directory is written).
  */
-export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainConfig, setup: MetaLearnerSetup, initialParams: ParamSet, adapter?: TaskAdapter): MetaLearner {
-  const stepScale = config.metaStepScale ? parseParamScales(config.metaStepScale) : undefined;
+export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainConfig, setup: MetaLearnerSetup, initialParams: ParamSet, innerLoop?: InnerLoop): MetaLearner {
   switch (algorithm) {
     case 'reptile':
-      return new Reptile(setup, initialParams, {
-        innerIters: config.innerIters,
-        innerBatch: config.innerBatch,
-        metaBatch: config.metaBatch,
-        innerOptimizer: trainingInnerOptimizer(config),
-        metaStepScale: stepScale,
-        persistInnerState: !config.freshInnerState,
-        metaOptimizer: metaOptimizer(config),
-        adapter,
-        // --workers n >= 1: the pool's semantics, also when the fused kernel runs them in this thread.
-        commonStartState: config.workers > 0 && config.metaBatch > 1,
-      });
+      return new Reptile(setup, initialParams, { ...metaGradientOptions(config), tailShots: 0, innerState: innerStateMode(config), innerLoop });
     case 'fomaml':
-      return new Fomaml(setup, initialParams, { ...metaGradientOptions(config), persistInnerState: !config.freshInnerState });
+      return new Fomaml(setup, initialParams, { ...metaGradientOptions(config), innerState: config.freshInnerState ? 'fresh' : 'chain' });
     case 'maml':
       return new Maml(setup, initialParams, metaGradientOptions(config));
     case 'scratch':
@@ -100,12 +112,14 @@ export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainC
           batchSize: config.innerBatch,
           optimizer: innerOptimizer(config),
           batches: new GlobalLabelBatches(setup.layout.classes, setup.layout.inputShape),
+          kernels: kernelChoice(config),
         });
       }
       return new JointTraining(setup, initialParams, {
         stepsPerIteration: config.metaBatch * config.innerIters,
         batchSize: config.innerBatch,
         optimizer: innerOptimizer(config),
+        kernels: kernelChoice(config),
       });
   }
 }

@@ -6,7 +6,6 @@
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { useBackend } from '../core/backend.js';
-import { setFusedInnerLoop } from '../algorithms/fused-inner-loop.js';
 import { disposeParams, type ParamSet } from '../core/params.js';
 import { Rng } from '../core/rng.js';
 import { RunDir, RUN_FILES, RunDirError } from '../io/run-dir.js';
@@ -77,8 +76,6 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
       } catch (error) {
         throw new UsageError(`--backend ${config.backend}: ${(error as Error).message}`);
       }
-      // As the run was trained (runs from before --inner-loop have no such setting: fused).
-      setFusedInnerLoop(config.innerLoop !== 'tfjs');
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
       let params: ParamSet;

@@ -13,11 +13,9 @@ import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
 import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import { buildLearner, checkLayerwiseScales, innerOptimizer, trainingInnerOptimizer } from './build.js';
-import { AdaptPool } from '../parallel/worker-pool.js';
-import { lossSpec } from '../nn/losses.js';
-import { fusedInnerLoopFor, setFusedInnerLoop } from '../algorithms/fused-inner-loop.js';
-import type { FusedLoop } from '../kernels/fused-loop.js';
+import { buildLearner, checkLayerwiseScales, innerOptimizer, kernelChoice, trainingInnerOptimizer } from './build.js';
+import { innerLoopOnThreads, type ThreadedInnerLoop } from '../parallel/worker-pool.js';
+import { selectInnerLoop } from '../algorithms/select-inner-loop.js';
 import { runStreams } from './streams.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
@@ -73,47 +71,30 @@ async function selectBackend(config: TrainConfig): Promise<string> {
 }
 
 /**
- * The worker threads that adapt Reptile's meta-batches (none for one task per meta-iteration:
- * there the serial loop gives the same numbers without the threads).
+ * What adapts Reptile's meta-batches: the worker pool with --workers n >= 2 where threads help,
+ * else this thread (none for one task per meta-iteration: the serial loop gives the same numbers).
  */
-async function startWorkers(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, log: (line: string) => void): Promise<AdaptPool | undefined> {
+async function startInnerLoop(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, log: (line: string) => void): Promise<ThreadedInnerLoop | undefined> {
   if (config.workers === 0 || config.metaBatch === 1) return undefined;
-  const fused = trainingKernel(config, benchmark);
-  if (fused && !fused.threadsHelp) {
-    log(`the ${fused.kernel} kernel adapts each meta-batch in this thread (faster than ${config.workers} threads for this model; the numbers are those of --workers ${config.workers})`);
-    return undefined;
-  }
-  const loss = lossSpec(benchmark.loss);
-  if (!loss) throw new Error(`--workers ${config.workers}: the ${benchmark.name} loss cannot be rebuilt in a worker; use --workers 0`);
-  const optimizer = trainingInnerOptimizer(config);
-  const pool = await AdaptPool.start(config.workers, {
-    backend: backend as 'wasm' | 'cpu' | 'node',
-    model: benchmark.model.spec,
-    loss,
-    optimizer: { name: optimizer.name, config: optimizer.config },
-    layout: benchmark.trainTasks,
-    fusedInnerLoop: config.innerLoop === 'fused',
-  });
-  log(`adapting the ${config.metaBatch} tasks of each meta-iteration in ${pool.size} worker threads`);
-  return pool;
-}
-
-/** The fused kernel that trains this run's inner loops (Reptile, FOMAML, joint training on regression), if any. */
-function trainingKernel(config: TrainConfig, benchmark: BenchmarkSetup): FusedLoop | undefined {
-  const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, trainingInnerOptimizer(config), benchmark.trainTasks);
-  const trains = { reptile: true, fomaml: true, maml: false, scratch: false, joint: benchmark.trainTasks.kind === 'regression' }[config.algorithm];
-  return trains ? fused : undefined;
+  const setup = { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks };
+  const threaded = await innerLoopOnThreads(setup, trainingInnerOptimizer(config), { workers: config.workers, backend: backend as 'wasm' | 'cpu' | 'node', kernels: kernelChoice(config) });
+  if (threaded.threads > 1) log(`adapting the ${config.metaBatch} tasks of each meta-iteration in ${threaded.threads} worker threads`);
+  else if (config.workers > 1) log(`the ${threaded.loop.name} kernel adapts each meta-batch in this thread (faster than ${config.workers} threads for this model; the numbers are those of --workers ${config.workers})`);
+  return threaded;
 }
 
 /**
  * What runs the inner loops, recorded in config.json: a fused kernel ('fused-mlp',
- * 'fused-cnn-native', 'fused-cnn-wasm') or TensorFlow.js, for training and for every algorithm's
- * evaluation.
+ * 'fused-cnn-native', 'fused-cnn-wasm') or TensorFlow.js ('tfjs', 'tfjs-stacked'), for training
+ * and for every algorithm's evaluation. MAML differentiates its own tfjs loop; scratch trains nothing.
  */
 function innerLoopUsed(config: TrainConfig, benchmark: BenchmarkSetup): { training: string; evaluation: string } {
-  const fused = fusedInnerLoopFor(benchmark.model, benchmark.loss, innerOptimizer(config), benchmark.trainTasks)?.kernel ?? 'tfjs';
-  const training = config.algorithm === 'scratch' ? 'none' : (trainingKernel(config, benchmark)?.kernel ?? 'tfjs');
-  return { training, evaluation: fused };
+  const setup = { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks };
+  const kernels = kernelChoice(config);
+  const evaluation = selectInnerLoop(setup, innerOptimizer(config), { kernels }).name;
+  const trained = { reptile: true, fomaml: true, maml: false, scratch: false, joint: benchmark.trainTasks.kind === 'regression' }[config.algorithm];
+  const training = config.algorithm === 'scratch' ? 'none' : trained ? selectInnerLoop(setup, trainingInnerOptimizer(config), { kernels }).name : 'tfjs';
+  return { training, evaluation };
 }
 
 function readMetrics(runDir: RunDir): Promise<Record<string, unknown>[]> {
@@ -129,7 +110,6 @@ export interface TrainJobOptions {
 export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log }: TrainJobOptions): Promise<TrainSummary> {
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
-  setFusedInnerLoop(config.innerLoop === 'fused');
   // Before anything is written or read: a scale naming no parameter is a usage error.
   checkLayerwiseScales(config, benchmark.model);
   let runDir: RunDir;
@@ -175,12 +155,12 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   const resumePhase = checkpoint ? state.phase : -1;
   const theta0 = benchmark.model.init(runStreams(config.seed).init);
   const learners: MetaLearner[] = [];
-  let pool: AdaptPool | undefined;
+  let threaded: ThreadedInnerLoop | undefined;
   try {
-    pool = algorithms.includes('reptile') ? await startWorkers(config, benchmark, backend, log) : undefined;
+    threaded = algorithms.includes('reptile') ? await startInnerLoop(config, benchmark, backend, log) : undefined;
     for (let phase = 0; phase < algorithms.length; phase++) {
-      const adapter = algorithms[phase] === 'reptile' ? pool : undefined;
-      const learner = buildLearner(algorithms[phase], config, { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks }, theta0, adapter);
+      const innerLoop = algorithms[phase] === 'reptile' ? threaded?.loop : undefined;
+      const learner = buildLearner(algorithms[phase], config, { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks }, theta0, innerLoop);
       learners.push(learner);
       const streams = runStreams(config.seed).phase(phase);
       let start = 0;
@@ -228,7 +208,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   } finally {
     learners.forEach((l) => l.dispose());
     disposeParams(theta0);
-    await pool?.close();
+    await threaded?.close();
   }
 }
 

@@ -1,13 +1,13 @@
 /**
  * Arithmetic on host parameter sets (Float32Array per parameter), for the meta-update when the
- * inner loop runs on the host (the fused MLP loop, the worker pool). Every operation is float32
+ * inner loop runs on the host (a fused kernel, the worker pool). Every operation is float32
  * arithmetic in the same order as core/params.ts does it with tfjs ops (sum in list order, then
- * divide; a + (b - a) t), so both give the same bits: a JavaScript double operation on two float32
+ * divide; a + u t), so both give the same bits: a JavaScript double operation on two float32
  * values, rounded once to float32 by the store, is the correctly rounded float32 operation.
- * Where the wasm module is available (src/kernels/host-arithmetic.ts), it does the same faster.
+ * (src/kernels/host-arithmetic.ts has a WebAssembly SIMD mean with the same bits, for engines.)
  */
 import type { HostParams } from './params.js';
-import { wasmInterpolate, wasmMean } from '../kernels/host-arithmetic.js';
+import type { HostOptimizerState } from './optimizer-state.js';
 
 function requireSameLayout(a: HostParams, b: HostParams): void {
   if (a.names.length !== b.names.length || a.names.some((n, i) => n !== b.names[i] || a.values[i].length !== b.values[i].length)) {
@@ -23,11 +23,6 @@ function mapHost(a: HostParams, f: (k: number) => Float32Array): HostParams {
 export function hostMean(sets: readonly HostParams[]): HostParams {
   if (sets.length === 0) throw new Error('hostMean needs at least one parameter set');
   for (const s of sets) requireSameLayout(sets[0], s);
-  return wasmMean(sets) ?? jsMean(sets);
-}
-
-/** hostMean in JavaScript (where the wasm module is not compiled yet; exported for tests). */
-export function jsMean(sets: readonly HostParams[]): HostParams {
   const n = sets.length;
   return mapHost(sets[0], (k) => {
     const out = sets[0].values[k].slice();
@@ -41,22 +36,32 @@ export function jsMean(sets: readonly HostParams[]): HostParams {
   });
 }
 
-/** a + (b - a) t, in float32 (t rounded to float32 first, as a tfjs scalar). */
-export function hostInterpolate(a: HostParams, b: HostParams, t: number): HostParams {
-  requireSameLayout(a, b);
-  return wasmInterpolate(a, b, t) ?? jsInterpolate(a, b, t);
+/** The element-wise mean of optimizer states that took the same number of steps. */
+export function hostMeanState(states: readonly HostOptimizerState[], mean: (sets: readonly HostParams[]) => HostParams = hostMean): HostOptimizerState {
+  const slots: HostOptimizerState['slots'] = {};
+  for (const name of Object.keys(states[0].slots)) slots[name] = mean(states.map((s) => s.slots[name]));
+  return { step: states[0].step, slots };
 }
 
-/** hostInterpolate in JavaScript (exported for tests). */
-export function jsInterpolate(a: HostParams, b: HostParams, t: number): HostParams {
-  const t32 = Math.fround(t);
+/**
+ * a + u t, in float32 (t rounded to float32 first, as a tfjs scalar), with each parameter's t
+ * taken from `rate(name)`: the outer update theta + eps u.
+ */
+export function hostAddScaled(a: HostParams, u: HostParams, rate: (name: string) => number): HostParams {
+  requireSameLayout(a, u);
   return mapHost(a, (k) => {
+    const t32 = Math.fround(rate(a.names[k]));
     const x = a.values[k];
-    const y = b.values[k];
+    const y = u.values[k];
     const out = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) out[i] = x[i] + Math.fround(Math.fround(y[i] - x[i]) * t32);
+    for (let i = 0; i < x.length; i++) out[i] = x[i] + Math.fround(y[i] * t32);
     return out;
   });
+}
+
+/** a + (b - a) t, in float32: Reptile's interpolation, the same bits as hostAddScaled(a, b - a). */
+export function hostInterpolate(a: HostParams, b: HostParams, t: number): HostParams {
+  return hostAddScaled(a, hostSubtract(b, a), () => t);
 }
 
 /** a - b, in float32. */

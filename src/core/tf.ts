@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-// Kernels the wasm backend lacks (Conv2DBackpropFilter: without it no conv model trains there).
-import '../kernels/index.js';
+
+// The library's own kernels are registered by src/kernels/register.ts, imported by the modules that run models (nn/).
 
 // Production mode: no per-op debug checks, and no "install tfjs-node" banner on first use.
 tf.enableProdMode();

@@ -10,8 +10,8 @@ import { disposeParams, type ParamSet } from '../core/params.js';
 import { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import { crossEntropy, type LossFn } from '../nn/losses.js';
-import { adaptToSupport, type AdaptationOptions } from '../eval/adapt.js';
-import { fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
+import { adaptationLoop, adaptToSupport, type AdaptationOptions } from '../eval/adapt.js';
+import type { ParamStore } from '../core/param-store.js';
 import { queryLogits } from '../eval/classification.js';
 import { disposeBatch, toBatch } from '../algorithms/inner-loop.js';
 import type { Examples, ExampleLayoutSource } from '../tasks/task.js';
@@ -43,7 +43,7 @@ export class FewShotDemo {
   readonly layout: ExampleLayoutSource;
   /** The loss of `reptile train` for classification: the sum of per-example cross-entropies. */
   readonly loss: LossFn = crossEntropy('sum');
-  private adapted: ParamSet | undefined;
+  private adapted: ParamStore | undefined;
   private support: Examples | undefined;
   private readonly size: number;
 
@@ -62,7 +62,7 @@ export class FewShotDemo {
 
   /** The adapted parameters (the meta-parameters before adaptation); owned by this object. */
   get params(): ParamSet {
-    return this.adapted ?? this.metaParams;
+    return this.adapted?.device ?? this.metaParams;
   }
 
   get isAdapted(): boolean {
@@ -76,11 +76,11 @@ export class FewShotDemo {
     if (bad !== undefined) throw new RangeError(`label ${bad} is outside 0..${this.ways - 1}`);
     this.reset();
     const examples = toExamples(support, this.size);
-    const innerLoop = fusedInnerLoopFor(this.model, this.loss, this.adaptation.optimizer, this.layout)?.kernel ?? 'tfjs';
+    const innerLoop = adaptationLoop(this.model, this.loss, this.layout, this.adaptation).name;
     const started = performance.now();
-    const adapted = adaptToSupport(this.model, this.loss, this.layout, this.metaParams, examples, this.adaptation, Rng.fromSeed(seed));
+    const adapted = await adaptToSupport(this.model, this.loss, this.layout, this.metaParams, examples, this.adaptation, Rng.fromSeed(seed));
     // Backends such as WebGL run asynchronously: wait for the last step's result before timing.
-    const first = Object.values(adapted)[0];
+    const first = Object.values(adapted.device)[0];
     await first.data();
     const ms = performance.now() - started;
     this.adapted = adapted;
@@ -91,7 +91,7 @@ export class FewShotDemo {
   /** Predicted classes and probabilities of `queries`, with the adapted parameters (or the meta-parameters before adaptation). */
   async classify(queries: Float32Array[], support: LabelledExamples | undefined = undefined): Promise<{ classes: number[]; probabilities: number[][] }> {
     if (queries.length === 0) return { classes: [], probabilities: [] };
-    const params = this.adapted ?? this.metaParams;
+    const params = this.params;
     const supportExamples = this.adapted ? this.support! : support ? toExamples(support, this.size) : { count: 0, x: new Float32Array(0), y: new Int32Array(0) };
     const queryBatch = toBatch(this.layout, { count: queries.length, x: toExamples({ x: queries, y: queries.map(() => 0) }, this.size).x, y: new Int32Array(queries.length) });
     const supportBatch = supportExamples.count > 0 ? toBatch(this.layout, supportExamples) : undefined;
@@ -117,7 +117,7 @@ export class FewShotDemo {
 
   /** Forgets the adaptation (back to the meta-parameters). */
   reset(): void {
-    if (this.adapted && this.adapted !== this.metaParams) disposeParams(this.adapted);
+    this.adapted?.dispose();
     this.adapted = undefined;
     this.support = undefined;
   }

@@ -5,15 +5,18 @@
  * A minibatch is at most the whole support set (evalBatch 0: always the whole support set):
  * a larger one would hold an example twice, and the original's minibatches of 10 from a
  * 5-example support set were the support set twice over.
+ *
+ * The steps run through the inner-loop contract (core/inner-loop.ts), in one call per stretch of
+ * steps between the steps an observer watches.
  */
-import { disposeParams, paramsFromHost, paramsToHostSync, type ParamSet } from '../core/params.js';
-import { fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
-import type { FusedLoop, FusedState } from '../kernels/fused-loop.js';
+import type { ParamSet } from '../core/params.js';
+import { ParamStore, type StateStore } from '../core/param-store.js';
+import type { InnerLoop } from '../core/inner-loop.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
-import { disposeOptimizerState, type Optimizer } from '../nn/optimizers.js';
-import { disposeBatch, toBatch, trainStep } from '../algorithms/inner-loop.js';
+import type { Optimizer } from '../nn/optimizers.js';
+import { selectInnerLoop, type KernelChoice } from '../algorithms/select-inner-loop.js';
 import { minibatchIndices, type Examples, type ExampleLayoutSource } from '../tasks/task.js';
 
 export interface AdaptationOptions {
@@ -22,6 +25,8 @@ export interface AdaptationOptions {
   evalBatch: number;
   /** A fresh state of this optimizer is used for every task. */
   optimizer: Optimizer;
+  /** The fused kernels the inner-loop factory may choose (default: all). */
+  kernels?: KernelChoice;
 }
 
 /** Examples per adaptation step on a support set of `supportCount` examples. */
@@ -29,13 +34,18 @@ export function adaptationBatchSize(evalBatch: number, supportCount: number): nu
   return evalBatch === 0 ? supportCount : Math.min(evalBatch, supportCount);
 }
 
+/** The inner loop that adapts this model at test time. */
+export function adaptationLoop(model: Model, loss: LossFn, layout: ExampleLayoutSource, options: AdaptationOptions): InnerLoop {
+  return selectInnerLoop({ model, loss, layout }, options.optimizer, { kernels: options.kernels });
+}
+
 /**
- * Returns the adapted parameters: new tensors the caller disposes, except when evalIters is 0,
- * where `metaParams` itself comes back (check identity before disposing). `onStep(step, params)`
- * sees the parameters after 0, 1, ..., evalIters steps (only after the steps in `observe`, when
- * given; the parameters it sees are valid during the call only).
+ * Returns the adapted parameters in a store the caller disposes (with evalIters 0, a view of
+ * `metaParams` whose disposal leaves them alone). `onStep(step, params)` sees the parameters
+ * after 0, 1, ..., evalIters steps (only after the steps in `observe`, when given; the
+ * parameters it sees are valid during the call only).
  */
-export function adaptToSupport(
+export async function adaptToSupport(
   model: Model,
   loss: LossFn,
   layout: ExampleLayoutSource,
@@ -45,52 +55,24 @@ export function adaptToSupport(
   rng: Rng,
   onStep?: (step: number, params: ParamSet) => void,
   observe?: readonly number[],
-): ParamSet {
+): Promise<ParamStore> {
   const batches = minibatchIndices(support.count, adaptationBatchSize(options.evalBatch, support.count), options.evalIters, rng);
-  const watched = (step: number) => onStep && (!observe || observe.includes(step));
-  const fused = options.evalIters === 0 ? undefined : fusedInnerLoopFor(model, loss, options.optimizer, layout);
-  if (fused) return adaptFusedInSegments(fused, metaParams, support, batches, watched, onStep);
-  let params = metaParams;
-  let state = options.optimizer.init(metaParams);
-  if (watched(0)) onStep!(0, params);
-  for (let step = 0; step < options.evalIters; step++) {
-    const batch = toBatch(layout, support, batches[step]);
-    const next = trainStep(model, loss, options.optimizer, params, state, batch);
-    disposeBatch(batch);
-    next.loss.dispose();
-    if (params !== metaParams) disposeParams(params);
-    disposeOptimizerState(state);
-    params = next.params;
-    state = next.state;
-    if (watched(step + 1)) onStep!(step + 1, params);
-  }
-  disposeOptimizerState(state);
-  return params;
-}
-
-/** The fused loop, in one call per stretch of steps between the steps `onStep` watches. */
-function adaptFusedInSegments(
-  fused: FusedLoop,
-  metaParams: ParamSet,
-  support: Examples,
-  batches: readonly number[][],
-  watched: (step: number) => boolean | undefined,
-  onStep?: (step: number, params: ParamSet) => void,
-): ParamSet {
+  const watched = (step: number) => onStep !== undefined && (!observe || observe.includes(step));
   if (watched(0)) onStep!(0, metaParams);
-  let theta = paramsToHostSync(metaParams);
-  let state: FusedState | undefined;
+  let params = ParamStore.view(metaParams);
+  if (options.evalIters === 0) return params;
+  const loop = adaptationLoop(model, loss, layout, options);
+  let state: StateStore | undefined;
   let done = 0;
   for (let step = 1; step <= batches.length; step++) {
     if (step < batches.length && !watched(step)) continue;
-    const r = fused.adapt(theta, state, { ...support, batches: batches.slice(done, step) });
-    [theta, state, done] = [r.phi, r.state, step];
-    if (step === batches.length) break;
-    const params = paramsFromHost(theta);
-    onStep!(step, params);
-    disposeParams(params);
+    // 'chain' from no state: a fresh optimizer, then on from where the last stretch ended.
+    const r = await loop.adaptTasks(params, state, [{ ...support, batches: batches.slice(done, step) }], { mode: 'chain' });
+    params.dispose();
+    state?.dispose();
+    [params, state, done] = [r.mean!, r.state, step];
+    if (watched(step)) onStep!(step, params.device);
   }
-  const adapted = paramsFromHost(theta);
-  if (watched(batches.length)) onStep!(batches.length, adapted);
-  return adapted;
+  state?.dispose();
+  return params;
 }

@@ -6,15 +6,14 @@
  * batch. Accuracy is the mean over tasks of the fraction of queries right, with its 95% CI.
  */
 import { tf } from '../core/tf.js';
-import { disposeParams, paramsToHostSync, type HostParams, type ParamSet } from '../core/params.js';
+import type { HostParams, ParamSet } from '../core/params.js';
+import type { InnerLoop } from '../core/inner-loop.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
 import { disposeBatch, toBatch } from '../algorithms/inner-loop.js';
 import type { EvalTask, ExampleLayoutSource, Examples } from '../tasks/task.js';
-import { fusedInnerLoopFor } from '../algorithms/fused-inner-loop.js';
-import { FusedCnn } from '../kernels/fused-cnn.js';
-import { adaptToSupport, type AdaptationOptions } from './adapt.js';
+import { adaptationLoop, adaptToSupport, type AdaptationOptions } from './adapt.js';
 import { ci95, mean } from './stats.js';
 
 export interface ClassificationEval {
@@ -58,14 +57,15 @@ function argMax(values: Float32Array, at: number, count: number): number {
 }
 
 /**
- * The query set's predicted classes by the fused CNN kernel on the host, with queryLogits'
- * protocol: all queries in one batch (transductive), else each in a batch with the support set.
+ * The query set's predicted classes by an inner loop's own forward pass on the host (a fused
+ * kernel's), with queryLogits' protocol: all queries in one batch (transductive), else each in a
+ * batch with the support set.
  */
-function fusedPredictions(fused: FusedCnn, params: HostParams, support: Examples, query: Examples, transductive: boolean, classes: number): Int32Array {
+function hostPredictions(loop: Required<Pick<InnerLoop, 'predict'>>, params: HostParams, support: Examples, query: Examples, transductive: boolean, classes: number): Int32Array {
   const size = query.x.length / query.count;
   const out = new Int32Array(query.count);
   if (transductive || support.count === 0) {
-    const logits = fused.predict(params, query.x, query.count);
+    const logits = loop.predict(params, query.x, query.count);
     for (let q = 0; q < query.count; q++) out[q] = argMax(logits, q * classes, classes);
     return out;
   }
@@ -73,7 +73,7 @@ function fusedPredictions(fused: FusedCnn, params: HostParams, support: Examples
   batch.set(support.x);
   for (let q = 0; q < query.count; q++) {
     batch.set(query.x.subarray(q * size, (q + 1) * size), support.count * size);
-    out[q] = argMax(fused.predict(params, batch, support.count + 1), support.count * classes, classes);
+    out[q] = argMax(loop.predict(params, batch, support.count + 1), support.count * classes, classes);
   }
   return out;
 }
@@ -88,22 +88,21 @@ export async function taskAccuracy(
   options: AdaptationOptions & { transductive: boolean },
   rng: Rng,
 ): Promise<number> {
-  const adapted = adaptToSupport(model, loss, layout, metaParams, task.support, options, rng);
-  const fused = fusedInnerLoopFor(model, loss, options.optimizer, layout);
-  if (fused instanceof FusedCnn) {
-    // The CNN's predictions in its kernel too: each query batch is a forward pass of the whole
+  const adapted = await adaptToSupport(model, loss, layout, metaParams, task.support, options, rng);
+  const loop = adaptationLoop(model, loss, layout, options);
+  if (loop.predict) {
+    // Predictions in the kernel too (the CNN's): each query batch is a forward pass of the whole
     // support set, several times the adaptation's cost through tfjs.
-    const host = paramsToHostSync(adapted);
-    if (adapted !== metaParams) disposeParams(adapted);
-    const predicted = fusedPredictions(fused, host, task.support, task.query, options.transductive, model.outputSize);
+    const predicted = hostPredictions({ predict: loop.predict.bind(loop) }, adapted.host, task.support, task.query, options.transductive, model.outputSize);
+    adapted.dispose();
     let correct = 0;
     predicted.forEach((c, q) => (correct += c === task.query.y[q] ? 1 : 0));
     return correct / task.query.count;
   }
   const support = toBatch(layout, task.support);
   const query = toBatch(layout, task.query);
-  const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictQueries(model, adapted, support.x, query.x, options.transductive), tf.cast(query.y, 'int32')), 'float32')));
-  if (adapted !== metaParams) disposeParams(adapted);
+  const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictQueries(model, adapted.device, support.x, query.x, options.transductive), tf.cast(query.y, 'int32')), 'float32')));
+  adapted.dispose();
   disposeBatch(support);
   disposeBatch(query);
   const value = (await correct.data())[0];

@@ -4,7 +4,7 @@
  * query set (for sine: the MSE over the 50-point grid). The meta-parameters are never changed.
  */
 import { tf } from '../core/tf.js';
-import { disposeParams, type ParamSet } from '../core/params.js';
+import type { ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
@@ -40,12 +40,12 @@ export async function adaptAndTrace(
   const query = toBatch(layout, task.query);
   const lossTensors: tf.Scalar[] = [];
   const predictionTensors: tf.Tensor[] = [];
-  const adapted = adaptToSupport(model, loss, layout, metaParams, task.support, options, rng, (step, params) => {
+  const adapted = await adaptToSupport(model, loss, layout, metaParams, task.support, options, rng, (step, params) => {
     if (!steps.includes(step)) return;
     lossTensors.push(batchLoss(model, loss, params, query));
     if (withPredictions) predictionTensors.push(tf.tidy(() => model.apply(params, query.x, { training: true })));
   }, steps);
-  if (adapted !== metaParams) disposeParams(adapted);
+  adapted.dispose();
   disposeBatch(query);
   // One read per task, after all its steps: no host sync inside the adaptation loop.
   const losses = await Promise.all(lossTensors.map(async (t) => (await t.data())[0]));

@@ -20,7 +20,8 @@ import type { HostParams } from '../core/params.js';
 import type { ModelSpec } from '../nn/model.js';
 import type { LossSpec } from '../nn/losses.js';
 import { CONV_BLOCKS, convFeatureShape } from '../nn/conv.js';
-import { FusedLoop, type FusedJob, type FusedLayout, type FusedOptimizerConfig } from './fused-loop.js';
+import type { AdaptJob } from '../core/inner-loop.js';
+import { FusedLoop, type FusedLayout, type FusedOptimizerConfig } from './fused-loop.js';
 import { Arena, FUSED_CNN_MODULE, wasmMemory, type KernelMemory } from './fused-wasm.js';
 import { nativeKernels, NativeMemory, type NativeExports } from './fused-native.js';
 
@@ -108,16 +109,22 @@ function wasmBackend(exports: CnnWasmExports): CnnBackend {
   };
 }
 
-/** The native addon where it is built, else a wasm instance, else undefined (a page still compiling it). */
-function cnnBackend(): CnnBackend | undefined {
-  const addon = nativeKernels();
+/** Which builds of the kernel a caller allows. */
+export interface CnnBuilds {
+  native: boolean;
+  wasm: boolean;
+}
+
+/** The native addon where it is built and allowed, else a wasm instance, else undefined (a page still compiling it). */
+function cnnBackend(builds: CnnBuilds): CnnBackend | undefined {
+  const addon = builds.native ? nativeKernels() : undefined;
   if (addon) return nativeBackend(addon);
-  const exports = FUSED_CNN_MODULE.instance<CnnWasmExports>();
+  const exports = builds.wasm ? FUSED_CNN_MODULE.instance<CnnWasmExports>() : undefined;
   return exports ? wasmBackend(exports) : undefined;
 }
 
 export class FusedCnn extends FusedLoop {
-  readonly kernel: 'fused-cnn-native' | 'fused-cnn-wasm';
+  readonly name: 'fused-cnn-native' | 'fused-cnn-wasm';
   /** An Omniglot task takes about 9 ms (native) to 35 ms (wasm): worth a thread of its own. */
   readonly threadsHelp = true;
   protected readonly io: { what: string; inputs: number; outputs: number; classification: boolean };
@@ -132,7 +139,7 @@ export class FusedCnn extends FusedLoop {
   ) {
     const { names, shapes } = convParams(spec);
     super(new Arena(backend.memory), { addInto: backend.addInto, divideBy: backend.divideBy }, names, shapes, optimizer);
-    this.kernel = backend.kernel;
+    this.name = backend.kernel;
     const [H, W, C] = spec.inputShape;
     this.dims = [H, W, C, spec.filters, spec.classes, STRIDE];
     this.io = { what: 'fused CNN', inputs: H * W * C, outputs: spec.classes, classification: true };
@@ -140,10 +147,13 @@ export class FusedCnn extends FusedLoop {
     if (kernelCount !== this.paramCount) throw new Error(`fused CNN: the kernel counts ${kernelCount} parameters, the model ${this.paramCount}`);
   }
 
-  /** A fused loop for this setting, or undefined when it is not covered (or, in a page, not compiled yet). */
-  static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number): FusedCnn | undefined {
+  /**
+   * A fused loop for this setting in the first allowed build that is available (native, then
+   * wasm), or undefined when it is not covered (or, in a page, not compiled yet).
+   */
+  static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number, builds: CnnBuilds = { native: true, wasm: true }): FusedCnn | undefined {
     if (model.kind !== 'conv' || !fusedCnnSupports(model, loss, optimizer, targetSize)) return undefined;
-    const backend = cnnBackend();
+    const backend = cnnBackend(builds);
     return backend ? new FusedCnn(backend, model, loss!, optimizer) : undefined;
   }
 
@@ -168,7 +178,7 @@ export class FusedCnn extends FusedLoop {
     return this.arena.alloc(4 * this.backend.workFloats(this.dims, batch));
   }
 
-  protected runKernel(at: FusedLayout, job: FusedJob, steps: number, batch: number): number {
+  protected runKernel(at: FusedLayout, job: AdaptJob, steps: number, batch: number): number {
     if (steps === 0) return 0;
     const c = this.optimizer.config;
     return this.backend.adapt(this.dims, [

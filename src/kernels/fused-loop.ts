@@ -1,28 +1,24 @@
 /**
  * What every fused inner loop shares (fused-mlp.ts on WebAssembly, fused-cnn.ts on the native
- * addon): a model's parameters and optimizer slots packed into one flat region of the kernel's
- * memory, the learning rate of each step, and a Reptile meta-iteration in one call
- * (`adaptSequence`), with theta, the inner state and the running mean kept in the kernel's memory.
- * A subclass says how its model's parameters are named and shaped, checks its jobs, lays out its
- * scratch memory and calls its kernel for one job.
+ * addon or its WebAssembly build): the inner-loop contract (core/inner-loop.ts) on host arrays,
+ * with a model's parameters and optimizer slots packed into one flat region of the kernel's
+ * memory, the learning rate of each step, and a whole meta-batch in one call (`adaptSequence`):
+ * theta, the inner state and the running mean stay in the kernel's memory. A subclass says how
+ * its model's parameters are named and shaped, lays out its scratch memory and calls its kernel
+ * for one job.
  */
 import type { HostParams } from '../core/params.js';
+import type { HostOptimizerState } from '../core/optimizer-state.js';
+import { hostMeanState } from '../core/host-params.js';
+import { ParamStore, StateStore } from '../core/param-store.js';
+import type { AdaptJob, AdaptTasksOptions, AdaptTasksResult, InnerLoop, InnerStateMode } from '../core/inner-loop.js';
 import type { Optimizer } from '../nn/optimizers.js';
-import type { HostOptimizerState } from '../parallel/protocol.js';
 import { splitFlat, type Arena } from './fused-wasm.js';
 
 export type FusedOptimizerConfig = Pick<Optimizer, 'name' | 'config'>;
 
-/** The optimizer state on the host, as the adaptation workers exchange it. */
+/** The optimizer state on the host. */
 export type FusedState = HostOptimizerState;
-
-/** One task: its examples and each step's minibatch (example indices, all the same size). */
-export interface FusedJob {
-  count: number;
-  x: Float32Array;
-  y: Float32Array | Int32Array;
-  batches: readonly (readonly number[])[];
-}
 
 export interface FusedResult {
   phi: HostParams;
@@ -53,7 +49,7 @@ export interface FusedLayout {
   work: number;
 }
 
-export abstract class FusedLoop {
+export abstract class FusedLoop implements InnerLoop {
   /** Values per parameter, in the kernel's order. */
   protected readonly counts: number[];
   protected readonly paramCount: number;
@@ -70,7 +66,7 @@ export abstract class FusedLoop {
   }
 
   /** The kernel's name, as config.json's innerLoopUsed records it. */
-  abstract readonly kernel: 'fused-mlp' | 'fused-cnn-native' | 'fused-cnn-wasm';
+  abstract readonly name: 'fused-mlp' | 'fused-cnn-native' | 'fused-cnn-wasm';
   /**
    * Whether a meta-batch's tasks run faster on the worker pool's threads than one after another
    * in one thread (measured: docs/performance.md). When not, the CLI starts no pool and Reptile
@@ -82,7 +78,7 @@ export abstract class FusedLoop {
   /** Allocates the kernel's scratch for minibatches of `batch` (after every other region) and returns its offset. */
   protected abstract allocWork(batch: number): number;
   /** Runs one job's steps on the parameter and slot regions in place (its data already copied in); returns its summed loss. */
-  protected abstract runKernel(at: FusedLayout, job: FusedJob, steps: number, batch: number): number;
+  protected abstract runKernel(at: FusedLayout, job: AdaptJob, steps: number, batch: number): number;
 
   /** The kernel's optimizer code: 0 SGD, 1 momentum, 2 Adam. */
   protected optimizerKind(): number {
@@ -131,7 +127,7 @@ export abstract class FusedLoop {
   }
 
   /** The kernel indexes memory with these: out-of-range values would read or write outside the task. */
-  private checkJobs(jobs: readonly FusedJob[]): void {
+  private checkJobs(jobs: readonly AdaptJob[]): void {
     const { what, inputs, outputs, classification } = this.io;
     for (const job of jobs) {
       const batch = job.batches.length > 0 ? job.batches[0].length : 0;
@@ -150,10 +146,10 @@ export abstract class FusedLoop {
    * Lays out the memory for these jobs: fixed regions first (parameters, the running sum, theta,
    * optimizer slots), then room for the largest job, then the kernel's scratch. Views are taken after.
    */
-  private layout(jobs: readonly FusedJob[], commonStart: boolean): FusedLayout {
+  private layout(jobs: readonly AdaptJob[], commonStart: boolean): FusedLayout {
     const P = this.paramCount;
     const arena = this.arena;
-    const most = (f: (j: FusedJob) => number) => Math.max(1, ...jobs.map(f));
+    const most = (f: (j: AdaptJob) => number) => Math.max(1, ...jobs.map(f));
     const batch = most((j) => (j.batches.length > 0 ? j.batches[0].length : 0));
     const slots = this.slotNames();
     arena.reset();
@@ -190,7 +186,7 @@ export abstract class FusedLoop {
   }
 
   /** Copies one job's data into its regions and runs its steps; returns its summed loss. */
-  private run(at: FusedLayout, job: FusedJob, firstStep: number): number {
+  private run(at: FusedLayout, job: AdaptJob, firstStep: number): number {
     const steps = job.batches.length;
     const batch = steps > 0 ? job.batches[0].length : 0;
     const arena = this.arena;
@@ -204,7 +200,7 @@ export abstract class FusedLoop {
   }
 
   /** Adapts `theta` to one task from `state` (a fresh state when undefined). Inputs are not changed. */
-  adapt(theta: HostParams, state: FusedState | undefined, job: FusedJob): FusedResult {
+  adapt(theta: HostParams, state: FusedState | undefined, job: AdaptJob): FusedResult {
     const r = this.adaptSequence(theta, state, [job], 'chain');
     return { phi: r.mean, state: r.state!, lossSum: r.lossSum };
   }
@@ -220,7 +216,7 @@ export abstract class FusedLoop {
    * - 'fresh': every job starts from a fresh state; none comes back.
    * Parameters and states stay in the kernel's memory between jobs.
    */
-  adaptSequence(theta: HostParams, state: FusedState | undefined, jobs: readonly FusedJob[], inner: 'chain' | 'common' | 'fresh'): { mean: HostParams; state: FusedState | undefined; lossSum: number } {
+  adaptSequence(theta: HostParams, state: FusedState | undefined, jobs: readonly AdaptJob[], inner: InnerStateMode): { mean: HostParams; state: FusedState | undefined; lossSum: number } {
     if (jobs.length === 0) throw new Error(`${this.io.what}: adaptSequence needs at least one job`);
     this.checkJobs(jobs);
     const at = this.layout(jobs, inner === 'common');
@@ -253,5 +249,24 @@ export abstract class FusedLoop {
     if (inner === 'fresh') return { mean, state: undefined, lossSum };
     if (inner === 'common') at.slotSums.forEach((sum, i) => (this.arithmetic.divideBy(sum, jobs.length, P), copy(sum, at.slots[i])));
     return { mean, state: this.readState(at, step), lossSum };
+  }
+
+  /** The contract: the mean in one kernel sequence; each task's result one job at a time. */
+  async adaptTasks(theta: ParamStore, state: StateStore | undefined, jobs: readonly AdaptJob[], { mode, keep = 'mean' }: AdaptTasksOptions): Promise<AdaptTasksResult> {
+    const start = mode === 'fresh' ? undefined : state?.host;
+    if (keep === 'mean') {
+      const r = this.adaptSequence(theta.host, start, jobs, mode);
+      return { mean: ParamStore.ofHost(r.mean), state: r.state && StateStore.ofHost(r.state), lossSum: r.lossSum };
+    }
+    const each: FusedResult[] = [];
+    for (const job of jobs) each.push(this.adapt(theta.host, mode === 'chain' ? (each.at(-1)?.state ?? start) : start, job));
+    const ends = each.map((r) => r.state);
+    const endState = mode === 'fresh' ? undefined : mode === 'chain' ? ends.at(-1)! : hostMeanState(ends);
+    return {
+      each: each.map((r) => ParamStore.ofHost(r.phi)),
+      eachState: mode === 'common' ? ends.map((s) => StateStore.ofHost(s)) : undefined,
+      state: endState && StateStore.ofHost(endState),
+      lossSum: each.reduce((sum, r) => sum + r.lossSum, 0),
+    };
   }
 }

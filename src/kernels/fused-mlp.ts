@@ -13,10 +13,11 @@
  */
 import type { ModelSpec } from '../nn/model.js';
 import type { LossSpec } from '../nn/losses.js';
-import { FusedLoop, type FusedJob, type FusedLayout, type FusedOptimizerConfig } from './fused-loop.js';
+import type { AdaptJob } from '../core/inner-loop.js';
+import { FusedLoop, type FusedLayout, type FusedOptimizerConfig } from './fused-loop.js';
 import { Arena, fusedInstance, wasmMemory, type FusedExports } from './fused-wasm.js';
 
-export type { FusedJob, FusedOptimizerConfig, FusedResult, FusedState } from './fused-loop.js';
+export type { FusedOptimizerConfig, FusedResult, FusedState } from './fused-loop.js';
 
 const ACTIVATIONS = { relu: 0, tanh: 1 } as const;
 const LOSSES: Record<string, number> = { 'cross-entropy/mean': 0, 'cross-entropy/sum': 1, 'mse/mean': 2, 'mse/sum': 3 };
@@ -42,7 +43,7 @@ function mlpParams(sizes: readonly number[]): { names: string[]; shapes: number[
 }
 
 export class FusedMlp extends FusedLoop {
-  readonly kernel = 'fused-mlp';
+  readonly name = 'fused-mlp';
   /** A task takes about 0.5 ms: the pool's messages, copies and reduction cost more than they save. */
   readonly threadsHelp = false;
   protected readonly io: { what: string; inputs: number; outputs: number; classification: boolean };
@@ -78,7 +79,7 @@ export class FusedMlp extends FusedLoop {
     return this.arena.alloc(4 * this.exports.work_floats(layers, this.sizesAt, batch));
   }
 
-  protected runKernel(at: FusedLayout, _job: FusedJob, steps: number, batch: number): number {
+  protected runKernel(at: FusedLayout, _job: AdaptJob, steps: number, batch: number): number {
     const c = this.optimizer.config;
     const classification = this.loss.name === 'cross-entropy';
     return this.exports.mlp_adapt(

@@ -1,8 +1,9 @@
 /**
  * The native addon (native/node-addon.c, built by node-gyp when the package is installed, with
  * the machine's own vector instructions): loaded on first use in Node, never in browsers.
- * Missing (no compiler or Node headers at install time, or REPTILE_NATIVE=0), callers use the
- * kernels' WebAssembly builds.
+ * Missing (no compiler or Node headers at install time), the factory
+ * (src/algorithms/select-inner-loop.ts) takes the kernels' WebAssembly builds; callers that do
+ * not want it say so in the factory's options (the CLI: REPTILE_NATIVE=0).
  */
 import type { KernelMemory } from './fused-wasm.js';
 
@@ -21,30 +22,18 @@ const ADDON_PATH = '../../../build/Release/fused_native.node';
 let loaded: NativeExports | undefined;
 let tried = false;
 let reason = 'not loaded yet';
-let switchedOff = false;
-
-/** Switches the addon off (or on again) for this thread: the wasm build then runs, for comparisons and tests. */
-export function setNativeKernels(on: boolean): void {
-  switchedOff = !on;
-}
 
 interface NodeProcess {
-  env: Record<string, string | undefined>;
   getBuiltinModule?: (id: string) => unknown;
 }
 
 /** The addon's functions, or undefined where there is none (browsers, or not built). */
 export function nativeKernels(): NativeExports | undefined {
-  if (switchedOff) return undefined;
   if (tried) return loaded;
   tried = true;
   const proc = (globalThis as { process?: NodeProcess }).process;
   if (!proc?.getBuiltinModule) {
     reason = 'not running in Node.js';
-    return undefined;
-  }
-  if (proc.env.REPTILE_NATIVE === '0') {
-    reason = 'switched off by REPTILE_NATIVE=0';
     return undefined;
   }
   try {
@@ -59,7 +48,6 @@ export function nativeKernels(): NativeExports | undefined {
 
 /** Why `nativeKernels()` returned what it did, for diagnostics (the tests name it when they skip). */
 export function nativeKernelsStatus(): string {
-  if (switchedOff) return 'switched off by setNativeKernels(false)';
   nativeKernels();
   return reason;
 }

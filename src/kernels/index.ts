@@ -10,6 +10,8 @@
  * - wasm and cpu ReptileAdamUpdate / ReptileSgdUpdate: fused optimizer updates (fused-optimizers.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+// The wasm backend's own kernels must be registered before ours replace or wrap them.
+import '@tensorflow/tfjs-backend-wasm';
 import { conv2DBackpropFilterWasmConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasmConfig } from './conv2d-backprop-input.js';
 import { maxPoolGradWasmConfig } from './max-pool-grad.js';

@@ -21,6 +21,8 @@
  * nn/second-order.ts registers them, so MAML differentiates through both networks.
  */
 import { tf } from '../core/tf.js';
+// The kernels the library adds to TensorFlow.js's backends (Conv2DBackpropFilter on wasm, fused updates, ...).
+import '../kernels/index.js';
 import type { ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import { initBias, initKernel, type InitScheme } from './init.js';

@@ -5,6 +5,8 @@
  * silently wrong), and the gradient of its max uses Equal, which has no gradient at all.
  */
 import { tf } from '../core/tf.js';
+// The kernels the library adds to TensorFlow.js's backends (Conv2DBackpropFilter on wasm, fused updates, ...).
+import '../kernels/index.js';
 
 /**
  * max(x) along the last axis (kept), treated as a constant by autodiff. Ops inside a customGrad

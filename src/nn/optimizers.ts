@@ -12,16 +12,14 @@
  * config.rateScale records it as text, so optimizerFromConfig rebuilds the same optimizer.
  */
 import { tf } from '../core/tf.js';
-import { cloneParams, mapParams, paramsFromList, type ParamSet } from '../core/params.js';
+// The kernels the library adds to TensorFlow.js's backends (Conv2DBackpropFilter on wasm, fused updates, ...).
+import '../kernels/index.js';
+import { mapParams, paramsFromList, type ParamSet } from '../core/params.js';
 import { fusedAdamUpdate, fusedSgdUpdate, fusedUpdateAvailable } from '../kernels/fused-optimizers.js';
+import type { OptimizerState } from '../core/optimizer-state.js';
 import { formatParamScales, parseParamScales, scaleFor, type ParamScales } from './param-scales.js';
 
-export interface OptimizerState {
-  /** Number of steps taken so far (Adam's bias correction uses it). */
-  step: number;
-  /** Per-parameter slot tensors, e.g. { m, v } for Adam, { velocity } for momentum SGD. */
-  slots: Record<string, ParamSet>;
-}
+export { cloneOptimizerState, disposeOptimizerState, type OptimizerState } from '../core/optimizer-state.js';
 
 export interface Optimizer {
   readonly name: string;
@@ -156,11 +154,6 @@ export function adam({ learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8,
   };
 }
 
-export function disposeOptimizerState(state: OptimizerState | undefined): void {
-  if (!state) return;
-  for (const slot of Object.values(state.slots)) for (const t of Object.values(slot)) t.dispose();
-}
-
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
@@ -176,10 +169,4 @@ export function optimizerFromConfig(name: string, config: Readonly<Record<string
     default:
       throw new Error(`unknown optimizer '${name}' (allowed: ${OPTIMIZERS.join(', ')})`);
   }
-}
-
-export function cloneOptimizerState(state: OptimizerState): OptimizerState {
-  const slots: Record<string, ParamSet> = {};
-  for (const [k, v] of Object.entries(state.slots)) slots[k] = cloneParams(v);
-  return { step: state.step, slots };
 }

@@ -1,20 +1,30 @@
 /**
- * A pool of threads that adapt meta-parameters to the tasks of a meta-batch in parallel
- * (`reptile train --workers N`): the main thread and N - 1 worker threads (the main thread would
- * otherwise sit idle, and each worker thread costs a TensorFlow.js instance, ~50 MB). Node only.
+ * The inner-loop contract (core/inner-loop.ts) on a pool of threads that adapt the tasks of a
+ * meta-batch in parallel (`reptile train --workers N`): the main thread and N - 1 worker threads
+ * (the main thread would otherwise sit idle, and each worker thread costs a TensorFlow.js
+ * instance, ~50 MB). Node only.
  *
- * Tasks go to threads in contiguous chunks and results come back in task order, and every thread
- * runs the same code (task-runner.ts) on the same backend, so results do not depend on N. Task examples are transferred to
- * the worker, not copied; the data set itself never leaves the main thread (only the examples
- * of the sampled tasks do). A worker that fails or exits rejects the pending request with an
- * error naming it, and the pool refuses further work (no hang).
+ * Tasks go to threads in contiguous chunks and come back in task order; every thread runs the
+ * inner loop the factory chooses for the same recipe on the same backend, and the reduction
+ * (the mean of the adapted parameters and of the end states) is summed in task order, so results
+ * do not depend on N: they are bitwise those of one thread. Task examples are transferred to the
+ * worker, not copied; the data set itself never leaves the main thread (only the examples of the
+ * sampled tasks do). A worker that fails or exits rejects the pending request with an error
+ * naming it, and the pool refuses further work (no hang).
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { tf } from '../core/tf.js';
 import type { HostParams } from '../core/params.js';
-import { createTaskRunner, type TaskRunner } from './task-runner.js';
-import type { AdaptBatchResult, AdaptJob, AdaptRecipe, FromWorker, HostOptimizerState, ToWorker } from './protocol.js';
+import type { HostOptimizerState } from '../core/optimizer-state.js';
+import { hostMean, hostMeanState } from '../core/host-params.js';
+import { ParamStore, StateStore } from '../core/param-store.js';
+import type { AdaptJob, AdaptTasksOptions, AdaptTasksResult, InnerLoop } from '../core/inner-loop.js';
+import { selectInnerLoop, type InnerLoopSetup, type KernelChoice } from '../algorithms/select-inner-loop.js';
+import { lossSpec } from '../nn/losses.js';
+import type { Optimizer } from '../nn/optimizers.js';
+import { recipeInnerLoop, runChunk } from './task-runner.js';
+import type { AdaptRecipe, ChunkResult, FromWorker, SplittableMode, ToWorker } from './protocol.js';
 
 const WORKER_URL = new URL('./adapt-worker.js', import.meta.url);
 
@@ -24,7 +34,7 @@ export function defaultWorkerCount(): number {
 }
 
 interface Pending {
-  resolve(result: AdaptBatchResult): void;
+  resolve(result: ChunkResult): void;
   reject(error: Error): void;
 }
 
@@ -78,18 +88,18 @@ class PoolWorker {
     const p = this.pending.get(message.id);
     if (!p) return;
     this.pending.delete(message.id);
-    if (message.type === 'adapted') p.resolve({ results: message.results, lossSum: message.lossSum });
+    if (message.type === 'adapted') p.resolve(message.result);
     else p.reject(new Error(`adaptation worker ${this.index} failed: ${message.message}`));
   }
 
   /** Posts at once (messages are handled in order, so after init); settles when the worker answers. */
-  adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: AdaptJob[]): Promise<AdaptBatchResult> {
+  adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: AdaptJob[], mode: SplittableMode): Promise<ChunkResult> {
     if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
     const transfer = jobs.flatMap((j) => [j.x, j.y].filter(ownsWholeBuffer).map((a) => a.buffer as ArrayBuffer));
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post({ type: 'adapt', id, theta, state, jobs }, transfer);
+      this.post({ type: 'adapt', id, theta, state, jobs, mode }, transfer);
     });
   }
 
@@ -105,8 +115,15 @@ function ownsWholeBuffer(a: Float32Array | Int32Array): boolean {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer);
 }
 
-export class AdaptPool {
-  private constructor(private readonly local: TaskRunner, private readonly workers: PoolWorker[], readonly backend: string) {}
+export class AdaptPool implements InnerLoop {
+  readonly threadsHelp = true;
+
+  private constructor(private readonly local: InnerLoop, private readonly workers: PoolWorker[], readonly backend: string) {}
+
+  /** The inner loop each thread runs (config.json's innerLoopUsed). */
+  get name(): InnerLoop['name'] {
+    return this.local.name;
+  }
 
   /**
    * Starts `size - 1` worker threads and waits until each has built its model on
@@ -118,7 +135,7 @@ export class AdaptPool {
     // Only the plain data of the recipe crosses (the layout may be a whole task distribution).
     const { inputShape, targetShape, kind } = recipe.layout;
     const plain: AdaptRecipe = { ...recipe, layout: { inputShape: [...inputShape], targetShape: [...targetShape], kind } };
-    const local = createTaskRunner(plain);
+    const local = recipeInnerLoop(plain);
     const workers = Array.from({ length: size - 1 }, (_, i) => new PoolWorker(i + 1, plain));
     try {
       await Promise.all(workers.map((w) => w.started()));
@@ -135,21 +152,29 @@ export class AdaptPool {
   }
 
   /**
-   * Adapts `theta` to every job, each from optimizer state `state` (a fresh state when
-   * undefined). Results are in job order whatever the pool size.
+   * The contract, split across the threads ('chain' cannot be split: the main thread runs it).
+   * Results are in job order and bitwise the same whatever the pool size.
    */
-  async adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: readonly AdaptJob[]): Promise<AdaptBatchResult> {
+  async adaptTasks(theta: ParamStore, state: StateStore | undefined, jobs: readonly AdaptJob[], options: AdaptTasksOptions): Promise<AdaptTasksResult> {
+    const { mode, keep = 'mean' } = options;
+    if (mode === 'chain') return this.local.adaptTasks(theta, state, jobs, options);
     const n = Math.min(this.size, jobs.length);
     const chunks = Array.from({ length: n }, (_, w) => jobs.slice(Math.floor((w * jobs.length) / n), Math.floor(((w + 1) * jobs.length) / n)));
+    const start = mode === 'common' ? state?.host : undefined;
     // The last chunk (never smaller than the others) is the main thread's: it pays no message
     // passing, so it can take the extra task. It runs after the others are posted so that all run at once.
-    const remote = chunks.slice(0, n - 1).map((chunk, w) => this.workers[w].adapt(theta, state, chunk));
-    const mine = this.local(theta, state, chunks[n - 1]);
-    const results = await Promise.allSettled([...remote, mine]);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const remote = chunks.slice(0, n - 1).map((chunk, w) => this.workers[w].adapt(theta.host, start, chunk, mode));
+    const mine = runChunk(this.local, theta.host, start, chunks[n - 1], mode);
+    const settled = await Promise.allSettled([...remote, mine]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const parts = results.map((r) => (r as PromiseFulfilledResult<AdaptBatchResult>).value);
-    return { results: parts.flatMap((p) => p.results), lossSum: parts.reduce((sum, p) => sum + p.lossSum, 0) };
+    const parts = settled.map((r) => (r as PromiseFulfilledResult<ChunkResult>).value);
+    const phis = parts.flatMap((p) => p.phis);
+    const states = parts.flatMap((p) => p.states ?? []);
+    const lossSum = parts.reduce((sum, p) => sum + p.lossSum, 0);
+    const endState = mode === 'common' ? StateStore.ofHost(hostMeanState(states)) : undefined;
+    if (keep === 'each') return { each: phis.map((p) => ParamStore.ofHost(p)), eachState: mode === 'common' ? states.map((s) => StateStore.ofHost(s)) : undefined, state: endState, lossSum };
+    return { mean: ParamStore.ofHost(hostMean(phis)), state: endState, lossSum };
   }
 
   async close(): Promise<void> {
@@ -160,4 +185,29 @@ export class AdaptPool {
   get threads(): readonly Worker[] {
     return this.workers.map((w) => w.worker);
   }
+}
+
+export interface ThreadedInnerLoop {
+  loop: InnerLoop;
+  /** Threads adapting tasks (1: this thread, no pool). */
+  threads: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The inner loop for `workers` threads: a pool where the chosen loop gains from threads (a fused
+ * MLP kernel runs a meta-batch faster in this thread than the pool's messages and copies allow),
+ * else this thread's loop. Either way the caller's 'common' mode gives the pool's numbers.
+ */
+export async function innerLoopOnThreads(
+  setup: InnerLoopSetup,
+  optimizer: Optimizer,
+  { workers, backend, kernels }: { workers: number; backend: AdaptRecipe['backend']; kernels?: KernelChoice },
+): Promise<ThreadedInnerLoop> {
+  const local = selectInnerLoop(setup, optimizer, { kernels });
+  if (workers < 2 || !local.threadsHelp) return { loop: local, threads: 1, close: async () => {} };
+  const loss = lossSpec(setup.loss);
+  if (!loss) throw new Error(`--workers ${workers}: the loss cannot be rebuilt in a worker thread; use --workers 0`);
+  const pool = await AdaptPool.start(workers, { backend, model: setup.model.spec, loss, optimizer: { name: optimizer.name, config: optimizer.config }, layout: setup.layout, kernels });
+  return { loop: pool, threads: pool.size, close: () => pool.close() };
 }

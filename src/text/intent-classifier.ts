@@ -58,7 +58,7 @@ export function resizeHead(spec: EmbeddingBagSpec, params: ParamSet, classes: nu
   return { model: embeddingBag({ ...spec, classes }), params: ordered };
 }
 
-export function adaptIntentClassifier(spec: EmbeddingBagSpec, metaParams: ParamSet, examples: readonly LabelledText[], options: AdaptationOptions, rng: Rng): IntentClassifier {
+export async function adaptIntentClassifier(spec: EmbeddingBagSpec, metaParams: ParamSet, examples: readonly LabelledText[], options: AdaptationOptions, rng: Rng): Promise<IntentClassifier> {
   const labels = [...new Set(examples.map((e) => e.label))];
   if (labels.length < 2) throw new RangeError(`the examples name ${labels.length} intent${labels.length === 1 ? '' : 's'}; at least 2 are needed`);
   const tok = tokenizer(spec.tokenizer);
@@ -71,7 +71,9 @@ export function adaptIntentClassifier(spec: EmbeddingBagSpec, metaParams: ParamS
   const { model, params: resized } = resizeHead(spec, metaParams, labels.length);
   const layout = { inputShape: model.inputShape, targetShape: [], kind: 'classification' as const };
   const support = { count: examples.length, x: bags(examples.map((e) => e.text)), y: Int32Array.from(examples.map((e) => labels.indexOf(e.label))) };
-  const adapted = adaptToSupport(model, crossEntropy('sum'), layout, resized, support, options, rng);
+  // The store owns what adaptation made; with no steps it is a view of `resized`, kept until dispose.
+  const store = await adaptToSupport(model, crossEntropy('sum'), layout, resized, support, options, rng);
+  const adapted = store.device;
   if (adapted !== resized) disposeParams(resized);
   return {
     labels,
@@ -93,7 +95,8 @@ export function adaptIntentClassifier(spec: EmbeddingBagSpec, metaParams: ParamS
       return out;
     },
     dispose() {
-      disposeParams(adapted);
+      store.dispose();
+      if (adapted === resized) disposeParams(resized);
     },
   };
 }

@@ -56,10 +56,8 @@ export async function metaTrain(
   for (let i = start; i < options.metaIters; i++) {
     const tasks = Array.from({ length: learner.tasksPerIteration }, () => distribution.sampleTrainTask(streams.tasks));
     const eps = metaStepSize(options.metaStep, options.metaStepFinal, i, options.metaIters);
-    const lossTensor = learner.metaStepAsync ? await learner.metaStepAsync(tasks, eps, streams.batches) : learner.metaStep(tasks, eps, streams.batches);
-    // One read per meta-iteration (not per inner step): it catches divergence where it starts.
-    const loss = (await lossTensor.data())[0];
-    lossTensor.dispose();
+    // The loss is read once per meta-iteration (not per inner step): it catches divergence where it starts.
+    const loss = await learner.metaStep(tasks, eps, streams.batches);
     if (!Number.isFinite(loss)) throw new DivergenceError(i + 1, loss, divergenceHint);
     await options.onIteration?.(i + 1, loss);
     const done = i + 1;

@@ -1,0 +1,80 @@
+/**
+ * The inner-loop contract: every place that adapts parameters to tasks (Reptile, FOMAML, joint
+ * training, evaluation, the demo page, the worker pool's threads) calls `adaptTasks` on an
+ * InnerLoop, and a factory (src/algorithms/select-inner-loop.ts) picks the implementation: tfjs
+ * ops, stacked tfjs copies, a fused kernel (src/kernels/), or the worker pool (src/parallel/).
+ * MAML's differentiable loop is the one exception: it must record a gradient tape.
+ *
+ * A new kernel or execution engine is one more implementation of this interface, and one more
+ * case in the factory.
+ */
+import type { HostParams } from './params.js';
+import type { ParamStore, StateStore } from './param-store.js';
+
+/** One task to adapt to: its examples and the example indices of each inner step's minibatch. */
+export interface AdaptJob {
+  count: number;
+  /** Inputs, [count, ...inputShape] flattened. */
+  x: Float32Array;
+  /** Regression targets (float) or class labels (int), [count, ...targetShape] flattened. */
+  y: Float32Array | Int32Array;
+  batches: readonly (readonly number[])[];
+}
+
+/**
+ * Where each task's inner optimizer state starts, and which state comes back:
+ * - 'chain': task i + 1 starts from task i's end state, the first from `state` (a fresh one when
+ *   undefined); the last task's end state comes back (the original code's serial loop);
+ * - 'common': every task starts from `state` (fresh when undefined); the element-wise mean of the
+ *   end states comes back (what threads adapting tasks in parallel compute);
+ * - 'fresh': every task starts from a fresh state; no state comes back.
+ */
+export type InnerStateMode = 'chain' | 'common' | 'fresh';
+
+export const INNER_STATE_MODES: readonly InnerStateMode[] = ['chain', 'common', 'fresh'];
+
+export interface AdaptTasksOptions {
+  mode: InnerStateMode;
+  /** 'mean' (default): the element-wise mean of the adapted parameters; 'each': every task's. */
+  keep?: 'mean' | 'each';
+}
+
+export interface AdaptTasksResult {
+  /** keep 'mean': the mean of the adapted parameters, summed in task order then divided. */
+  mean?: ParamStore;
+  /** keep 'each': each task's adapted parameters, in task order. */
+  each?: ParamStore[];
+  /** keep 'each': each task's end state, in task order (modes 'chain' and 'common'). */
+  eachState?: StateStore[];
+  /** The end state by the mode's rule (undefined for 'fresh'). */
+  state: StateStore | undefined;
+  /** The sum over tasks and steps of the minibatch losses. */
+  lossSum: number;
+}
+
+/** Which implementation adapts: recorded in config.json as `innerLoopUsed`. */
+export type InnerLoopName = 'tfjs' | 'tfjs-stacked' | 'fused-mlp' | 'fused-cnn-native' | 'fused-cnn-wasm';
+
+/** The fused kernels a caller may allow the factory to choose. */
+export const FUSED_KERNELS = ['fused-mlp', 'fused-cnn-native', 'fused-cnn-wasm'] as const;
+export type FusedKernelName = (typeof FUSED_KERNELS)[number];
+
+export interface InnerLoop {
+  readonly name: InnerLoopName;
+  /**
+   * Whether a meta-batch's tasks run faster on several threads than one after another in one
+   * thread (measured: docs/performance.md); the worker pool is started only where they do.
+   */
+  readonly threadsHelp: boolean;
+  /**
+   * Adapts `theta` to every job with the inner optimizer, the state following `options.mode`.
+   * Inputs are not changed (the stores may cache their other form); the result's stores are the
+   * caller's to dispose.
+   */
+  adaptTasks(theta: ParamStore, state: StateStore | undefined, jobs: readonly AdaptJob[], options: AdaptTasksOptions): Promise<AdaptTasksResult>;
+  /**
+   * Logits [count, outputs] of `count` examples in one batch with `params` (batch norm on the
+   * batch's own statistics), where the implementation has a faster forward pass than tfjs ops.
+   */
+  predict?(params: HostParams, x: Float32Array, count: number): Float32Array;
+}

@@ -14,7 +14,7 @@ import { checkParamScales, parseParamScales } from '../nn/param-scales.js';
 import type { Model } from '../nn/model.js';
 import { Rng } from '../core/rng.js';
 import { tf } from '../core/tf.js';
-import type { TrainConfig } from './train-options.js';
+import type { TrainConfig } from './config.js';
 import { innerOptimizerOf } from '../demo/run-settings.js';
 import { UsageError } from './errors.js';
 

@@ -23,7 +23,7 @@ import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
 import { UsageError } from './errors.js';
 import type { BenchmarkSetup } from './benchmark.js';
-import type { TrainConfig } from './train-options.js';
+import type { TrainConfig } from './config.js';
 
 export const CHECKPOINT_FILE = `${RUN_FILES.checkpoint}/state.bin`;
 

@@ -14,7 +14,7 @@ import { runStreams } from '../streams.js';
 import { writeChart } from '../charts.js';
 import { UsageError } from '../errors.js';
 import type { BenchmarkSetup } from '../benchmark.js';
-import type { TrainConfig } from '../train-options.js';
+import type { TrainConfig } from '../config.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 

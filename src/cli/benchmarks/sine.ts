@@ -12,7 +12,7 @@ import { innerOptimizer } from '../build.js';
 import { runStreams } from '../streams.js';
 import { writeChart } from '../charts.js';
 import type { BenchmarkSetup } from '../benchmark.js';
-import type { TrainConfig } from '../train-options.js';
+import type { TrainConfig } from '../config.js';
 
 const fmt = (x: number) => x.toFixed(3);
 

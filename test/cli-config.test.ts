@@ -1,7 +1,8 @@
 /**
  * The shape of `reptile train`'s configuration (src/cli/config.ts, train-options.ts,
  * text-options.ts): the types in one module that imports no other CLI module, no import cycle
- * among the CLI's modules, and flag tables complete as declared.
+ * among the CLI's modules, flag tables complete as declared, help in one line per flag and
+ * docs/cli.md explaining every flag.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,9 +10,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCHMARKS } from '../src/cli/config.js';
-import { FLAGS } from '../src/cli/train-options.js';
+import { FLAGS, trainOptions } from '../src/cli/train-options.js';
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = join(ROOT, 'src/cli');
 
 /** Each module under src/cli (relative path) with the CLI modules it imports or re-exports from, types included. */
 function cliImports(): Map<string, string[]> {
@@ -55,4 +57,14 @@ test('no import cycle among the CLI modules (type imports included)', () => {
 test("every flag's defaults name every benchmark, and every key is one flag's", () => {
   for (const spec of FLAGS) assert.deepEqual(Object.keys(spec.defaults).sort(), [...BENCHMARKS].sort(), spec.flags);
   assert.equal(new Set(FLAGS.map((f) => f.key)).size, FLAGS.length);
+});
+
+test('each flag of reptile train has a short help text, and docs/cli.md explains it', () => {
+  const docs = readFileSync(join(ROOT, 'docs/cli.md'), 'utf8');
+  const extra = trainOptions().slice(FLAGS.length);
+  for (const [flags, description] of [...FLAGS.map((f) => [f.flags, f.description]), ...extra.map((o) => [o.flags, o.description])]) {
+    assert.ok(description.length <= 160, `${flags}: ${description.length} characters of help; explain it in docs/cli.md instead`);
+    const long = flags.split(' ')[0];
+    assert.ok(docs.includes(`\`${long}`), `docs/cli.md does not explain ${long}`);
+  }
 });

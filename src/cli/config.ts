@@ -108,7 +108,7 @@ export type Key = Exclude<keyof TrainConfig, 'benchmark' | 'out' | 'force'>;
 export interface FlagSpec {
   readonly key: Key;
   readonly flags: string;
-  /** The --help text (the defaults are appended). */
+  /** One line for --help (the defaults are appended); docs/cli.md explains the flag at length. */
   readonly description: string;
   readonly parse?: (value: string) => unknown;
   readonly choices?: readonly string[];

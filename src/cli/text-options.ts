@@ -47,7 +47,7 @@ export function withTextDefaults(spec: SharedFlagSpec): FlagSpec {
 const textOnly = <T extends TrainConfig[Key]>(value: T): FlagSpec['defaults'] => ({ sine: undefined, omniglot: undefined, images: undefined, clinc150: value, banking77: value });
 export const TEXT_FLAGS: readonly FlagSpec[] = [
   { key: 'queryShots', flags: '--query-shots <n>', description: 'query examples per class in an evaluation task', parse: integer(1), defaults: textOnly(5) },
-  { key: 'textSplit', flags: '--text-split <scheme>', description: 'class split: intents (60/20/20% of the intents, shuffled by --split-seed) or domains (CLINC150: whole domains, from domains.json)', choices: TEXT_SPLITS, defaults: textOnly('intents') },
+  { key: 'textSplit', flags: '--text-split <scheme>', description: 'class split: intents (60/20/20%, shuffled by --split-seed) or domains (CLINC150: whole domains)', choices: TEXT_SPLITS, defaults: textOnly('intents') },
   { key: 'buckets', flags: '--buckets <n>', description: 'hashed vocabulary size (rows of the embedding table)', parse: integer(2, 2 ** 24), defaults: textOnly(DEFAULT_TOKENIZER.buckets) },
   { key: 'maxTokens', flags: '--max-tokens <n>', description: 'at most this many hashed features per text', parse: integer(1), defaults: textOnly(DEFAULT_TOKENIZER.maxTokens) },
   { key: 'wordNgrams', flags: '--word-ngrams <n>', description: 'word n-grams for n = 1..this (0: none)', parse: integer(0, 5), defaults: textOnly(DEFAULT_TOKENIZER.wordNgrams) },

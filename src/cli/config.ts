@@ -2,8 +2,8 @@
  * The configuration of `reptile train`: one flat record with one key per flag (config.json
  * records it verbatim, so a run resumes from it), the names each setting chooses from, and the
  * shape of a flag's entry. Types and constants only: this module imports no other CLI module.
- * Which flags exist, with their defaults, is in train-options.ts and text-options.ts; the
- * commands turn the settings into the library's objects (build.ts, benchmarks/).
+ * Which flags exist, with their defaults, is in train-options.ts and text-options.ts; how the
+ * groups of settings become the library's option objects is in library-options.ts (docs/cli.md).
  */
 import type { BACKENDS } from '../core/backend.js';
 import type { INIT_SCHEMES } from '../nn/init.js';

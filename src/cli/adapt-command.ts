@@ -18,7 +18,7 @@ import { adaptIntentClassifier } from '../text/intent-classifier.js';
 import { innerOptimizer } from './build.js';
 import { integer, real } from './parse.js';
 import { UsageError } from './errors.js';
-import type { TrainConfig } from './train-options.js';
+import type { TrainConfig } from './config.js';
 
 export interface AdaptCommandDeps {
   readRunConfig(dir: string): Promise<TrainConfig>;

@@ -1,6 +1,6 @@
 /** Checks of `reptile train` settings that depend on --algorithm (FOMAML's tail, MAML's inner optimizer). */
 import { UsageError } from './errors.js';
-import type { TrainConfig } from './train-options.js';
+import type { TrainConfig } from './config.js';
 
 /** The algorithm --foml selects (the original's flag), unless --algorithm names another. */
 export function fomlAlgorithm(explicit: string | undefined): 'fomaml' {

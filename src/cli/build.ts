@@ -1,8 +1,7 @@
 /** Turns a resolved configuration into the library objects it names. */
 import type { ParamSet } from '../core/params.js';
 import { Reptile } from '../algorithms/reptile.js';
-import type { InnerLoop, InnerStateMode } from '../core/inner-loop.js';
-import type { KernelChoice } from '../algorithms/select-inner-loop.js';
+import type { InnerLoop } from '../core/inner-loop.js';
 import { JointTraining } from '../algorithms/joint.js';
 import { JointClassification } from '../algorithms/joint-classification.js';
 import { FewShotClassification } from '../tasks/few-shot.js';
@@ -11,42 +10,19 @@ import { Fomaml } from '../algorithms/fomaml.js';
 import { Maml } from '../algorithms/maml.js';
 import { Scratch } from '../algorithms/scratch.js';
 import type { MetaLearner, MetaLearnerSetup } from '../algorithms/meta-learner.js';
-import { adam, sgd, type Optimizer } from '../nn/optimizers.js';
+import type { Optimizer } from '../nn/optimizers.js';
 import { checkParamScales, parseParamScales } from '../nn/param-scales.js';
 import type { Model } from '../nn/model.js';
 import { Rng } from '../core/rng.js';
 import { tf } from '../core/tf.js';
-import type { TrainConfig } from './train-options.js';
+import type { TrainConfig } from './config.js';
 import { innerOptimizerOf } from '../demo/run-settings.js';
 import { UsageError } from './errors.js';
-
-/**
- * The fused kernels a run may use: none with --inner-loop tfjs (runs from before that flag have
- * no such setting: fused); REPTILE_NATIVE=0 leaves out the native addon (its wasm build runs).
- */
-export function kernelChoice(config: Pick<TrainConfig, 'innerLoop'>): KernelChoice {
-  if (config.innerLoop === 'tfjs') return 'none';
-  return process.env.REPTILE_NATIVE === '0' ? ['fused-mlp', 'fused-cnn-wasm'] : 'all';
-}
-
-/**
- * The inner state's mode in meta-training: fresh with --fresh-inner-state; with --workers n >= 1
- * the pool's ('common': the numbers do not depend on n, also when one thread runs them); else
- * chained from task to task as the original code.
- */
-export function innerStateMode(config: TrainConfig): InnerStateMode {
-  if (config.freshInnerState) return 'fresh';
-  return config.workers > 0 && config.metaBatch > 1 ? 'common' : 'chain';
-}
+import { metaLearnerOptions } from './library-options.js';
 
 /** The inner optimizer (training and evaluation use the same kind and rate). */
 export function innerOptimizer(config: TrainConfig): Optimizer {
   return innerOptimizerOf(config);
-}
-
-/** The meta-training inner optimizer: the evaluation's, with --inner-rate-scale's layer-wise rates. */
-export function trainingInnerOptimizer(config: TrainConfig): Optimizer {
-  return config.innerRateScale ? innerOptimizerOf(config, parseParamScales(config.innerRateScale)) : innerOptimizer(config);
 }
 
 /** Throws a usage error when --inner-rate-scale or --meta-step-scale names no parameter of `model`. */
@@ -64,31 +40,6 @@ export function checkLayerwiseScales(config: TrainConfig, model: Model): void {
   }
 }
 
-function metaOptimizer(config: TrainConfig): Optimizer | undefined {
-  switch (config.metaOptimizer) {
-    case 'interpolate':
-      return undefined;
-    case 'sgd':
-      return sgd({ learningRate: config.metaStep });
-    case 'adam':
-      // beta1 = 0 as the paper's inner Adam; the rate is the annealed meta-step.
-      return adam({ learningRate: config.metaStep, beta1: 0 });
-  }
-}
-
-function metaGradientOptions(config: TrainConfig) {
-  return {
-    innerIters: config.innerIters,
-    innerBatch: config.innerBatch,
-    metaBatch: config.metaBatch,
-    innerOptimizer: trainingInnerOptimizer(config),
-    tailShots: config.fomlTail,
-    metaOptimizer: metaOptimizer(config),
-    metaStepScale: config.metaStepScale ? parseParamScales(config.metaStepScale) : undefined,
-    kernels: kernelChoice(config),
-  };
-}
-
 /**
  * `innerLoop`: what adapts Reptile's meta-batches (the worker pool with --workers n >= 2; default:
  * the factory's choice in this thread). The layer-wise scales' names are checked before
@@ -97,29 +48,21 @@ function metaGradientOptions(config: TrainConfig) {
 export function buildLearner(algorithm: TrainConfig['algorithm'], config: TrainConfig, setup: MetaLearnerSetup, initialParams: ParamSet, innerLoop?: InnerLoop): MetaLearner {
   switch (algorithm) {
     case 'reptile':
-      return new Reptile(setup, initialParams, { ...metaGradientOptions(config), tailShots: 0, innerState: innerStateMode(config), innerLoop });
+      return new Reptile(setup, initialParams, { ...metaLearnerOptions('reptile', config), innerLoop });
     case 'fomaml':
-      return new Fomaml(setup, initialParams, { ...metaGradientOptions(config), innerState: config.freshInnerState ? 'fresh' : 'chain' });
+      return new Fomaml(setup, initialParams, metaLearnerOptions('fomaml', config));
     case 'maml':
-      return new Maml(setup, initialParams, metaGradientOptions(config));
+      return new Maml(setup, initialParams, metaLearnerOptions('maml', config));
     case 'scratch':
-      return new Scratch(setup, initialParams, { batchSize: config.innerBatch });
+      return new Scratch(setup, initialParams, metaLearnerOptions('scratch', config));
     case 'joint':
       // Classification: the paper's joint training over all training classes' global labels.
       if (setup.layout instanceof FewShotClassification) {
         return new JointClassification(setup, initialParams, {
-          stepsPerIteration: config.metaBatch * config.innerIters,
-          batchSize: config.innerBatch,
-          optimizer: innerOptimizer(config),
+          ...metaLearnerOptions('joint', config),
           batches: new GlobalLabelBatches(setup.layout.classes, setup.layout.inputShape),
-          kernels: kernelChoice(config),
         });
       }
-      return new JointTraining(setup, initialParams, {
-        stepsPerIteration: config.metaBatch * config.innerIters,
-        batchSize: config.innerBatch,
-        optimizer: innerOptimizer(config),
-        kernels: kernelChoice(config),
-      });
+      return new JointTraining(setup, initialParams, metaLearnerOptions('joint', config));
   }
 }

@@ -16,7 +16,7 @@ import { writeJsonAtomic } from '../io/files.js';
 import { integer, real } from './parse.js';
 import { UsageError } from './errors.js';
 import { CHECKPOINT_FILE } from './train-job.js';
-import type { TrainConfig } from './train-options.js';
+import type { TrainConfig } from './config.js';
 import { BACKENDS } from '../core/backend.js';
 import { crossDatasetConfig, textEvalOptions } from './text-eval.js';
 

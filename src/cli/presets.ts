@@ -2,7 +2,7 @@
  * Published settings, each as every hyperparameter the paper used (openai/supervised-reptile's
  * README commands for Omniglot). `--preset` applies one; config.json records it and the values.
  */
-import type { TrainConfig } from './train-options.js';
+import type { TrainConfig } from './config.js';
 
 type Settings = Partial<TrainConfig>;
 

@@ -6,8 +6,8 @@
 import { Option } from 'commander';
 import { integer } from './parse.js';
 import { UsageError } from './errors.js';
-import { TEXT_BENCHMARKS, isTextBenchmark, textDataDefault } from './text-options.js';
-import type { TrainConfig } from './train-options.js';
+import { textDataDefault } from './text-options.js';
+import { TEXT_BENCHMARKS, isTextBenchmark, type TextBenchmark, type TrainConfig } from './config.js';
 
 export function textEvalOptions(): Option[] {
   return [
@@ -20,7 +20,7 @@ export function textEvalOptions(): Option[] {
 /** The settings that --benchmark, --data and --query-shots change. */
 export function crossDatasetConfig(recorded: TrainConfig, flags: Record<string, unknown>): Partial<TrainConfig> {
   const out: Partial<TrainConfig> = {};
-  const benchmark = flags.benchmark as (typeof TEXT_BENCHMARKS)[number] | undefined;
+  const benchmark = flags.benchmark as TextBenchmark | undefined;
   if (flags.queryShots !== undefined) {
     if (!isTextBenchmark(recorded.benchmark)) throw new UsageError(`--query-shots applies to text runs (${TEXT_BENCHMARKS.join(', ')}), not ${recorded.benchmark}`);
     out.queryShots = flags.queryShots as number;

@@ -13,7 +13,8 @@ import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
 import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import { buildLearner, checkLayerwiseScales, innerOptimizer, kernelChoice, trainingInnerOptimizer } from './build.js';
+import { buildLearner, checkLayerwiseScales, innerOptimizer } from './build.js';
+import { kernelChoice, trainingInnerOptimizer } from './library-options.js';
 import { innerLoopOnThreads, type ThreadedInnerLoop } from '../parallel/worker-pool.js';
 import { selectInnerLoop } from '../algorithms/select-inner-loop.js';
 import { runStreams } from './streams.js';
@@ -21,7 +22,7 @@ import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
 import { UsageError } from './errors.js';
 import type { BenchmarkSetup } from './benchmark.js';
-import type { TrainConfig } from './train-options.js';
+import type { TrainConfig } from './config.js';
 
 export const CHECKPOINT_FILE = `${RUN_FILES.checkpoint}/state.bin`;
 

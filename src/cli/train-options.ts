@@ -10,106 +10,26 @@ import { INIT_SCHEMES } from '../nn/init.js';
 import { integer, integerList, paramScales, real } from './parse.js';
 import { UsageError } from './errors.js';
 import { PRESETS } from './presets.js';
-import { TEXT_BENCHMARKS, TEXT_FLAGS, textDefault } from './text-options.js';
+import { TEXT_FLAGS, withTextDefaults, type SharedFlagSpec } from './text-options.js';
 import { checkAlgorithmSettings, fomlAlgorithm } from './algorithm-options.js';
+import {
+  ACTIVATIONS, ALGORITHMS, BASELINES, BENCHMARKS, CHANNELS, EVAL_SPLITS, INNER_LOOPS, INNER_OPTIMIZERS, META_OPTIMIZERS, MODELS, OMNIGLOT_SPLITS,
+  type Benchmark, type FlagSpec, type Key, type TextBenchmark, type TrainConfig,
+} from './config.js';
 
-export const BENCHMARKS = ['sine', 'omniglot', 'images', ...TEXT_BENCHMARKS] as const;
-export type Benchmark = (typeof BENCHMARKS)[number];
-export const ALGORITHMS = ['reptile', 'fomaml', 'maml', 'scratch', 'joint'] as const;
-export const BASELINES = ['joint', 'scratch', 'none'] as const;
-export const META_OPTIMIZERS = ['interpolate', 'sgd', 'adam'] as const;
-export const MODELS = ['mlp', 'conv', 'conv-miniimagenet', 'embedding-bag', 'weighted-embedding-bag'] as const;
-
-export interface TrainConfig {
-  benchmark: Benchmark;
-  algorithm: (typeof ALGORITHMS)[number];
-  baseline: (typeof BASELINES)[number];
-  seed: number;
-  metaIters: number;
-  metaStep: number;
-  metaStepFinal: number;
-  metaBatch: number;
-  metaOptimizer: (typeof META_OPTIMIZERS)[number];
-  innerIters: number;
-  innerBatch: number;
-  learningRate: number;
-  innerOptimizer: 'sgd' | 'adam';
-  momentum: number;
-  adamBeta1: number;
-  adamBeta2: number;
-  freshInnerState: boolean;
-  /** Layer-wise rates of the meta-training inner loop (`name=scale,...`; '' or absent: none). */
-  innerRateScale?: string;
-  /** Layer-wise meta-steps of Reptile's interpolation (`name=scale,...`; '' or absent: none). */
-  metaStepScale?: string;
-  workers: number;
-  /** fused: the library's MLP (WebAssembly) and Omniglot CNN (native addon) run their inner loops in fused kernels where they apply; tfjs: never. */
-  innerLoop: 'fused' | 'tfjs';
-  /** fomaml/maml: examples per class in the final minibatch, held apart (0: none). */
-  fomlTail: number;
-  /** The published setting applied first, if any. */
-  preset?: string;
-  /** N-way (classification benchmarks). */
-  classes?: number;
-  trainShots: number;
-  shots: number;
-  transductive?: boolean;
-  evalBatch: number;
-  evalIters: number;
-  evalSamples: number;
-  evalInterval: number;
-  evalIntervalSamples: number;
-  checkpointInterval: number;
-  /** Sine: distinct meta-training tasks (a pool drawn once; 0: a fresh task every time). */
-  trainTasks?: number;
-  /** Classification: training classes available (the first n of the split; 0: all). */
-  trainClasses?: number;
-  /** Which tasks the evaluations use: test, or validation (what `reptile tune` selects on). */
-  evalSplit: 'test' | 'validation';
-  model: (typeof MODELS)[number];
-  data?: string;
-  split?: 'reptile' | 'maml';
-  splitSeed?: number;
-  imageSize?: number;
-  channels?: 'rgb' | 'grey';
-  /** Text benchmarks (src/cli/text-options.ts): query examples per class, tokenizer, embedding, intent split. */
-  queryShots?: number;
-  buckets?: number;
-  maxTokens?: number;
-  wordNgrams?: number;
-  charNgrams?: number[];
-  embeddingDim?: number;
-  textSplit?: 'intents' | 'domains' | 'all';
-  init: (typeof INIT_SCHEMES)[number];
-  activation: 'tanh' | 'relu';
-  hidden: number[];
-  backend: (typeof BACKENDS)[number];
-  out: string;
-  force: boolean;
-}
-
-export type Key = Exclude<keyof TrainConfig, 'benchmark' | 'out' | 'force'>;
-
-export interface FlagSpec {
-  key: Key;
-  flags: string;
-  description: string;
-  parse?: (value: string) => unknown;
-  choices?: readonly string[];
-  /** Default per benchmark. */
-  defaults: Record<Benchmark, TrainConfig[Key]>;
-}
-
-const same = <T extends TrainConfig[Key]>(value: T): Record<Benchmark, T> => ({ sine: value, omniglot: value, images: value }) as Record<Benchmark, T>;
-/** Per-benchmark defaults; `images` (your own image folders) defaults to Omniglot's unless given. */
-const per = <T extends TrainConfig[Key]>(sine: T | undefined, omniglot: T | undefined, images: T | undefined = omniglot) => ({ sine, omniglot, images }) as Record<Benchmark, T>;
+type OtherBenchmark = Exclude<Benchmark, TextBenchmark>;
+const same = <T extends TrainConfig[Key]>(value: T): Record<OtherBenchmark, T> => ({ sine: value, omniglot: value, images: value });
+/** Per-benchmark defaults; `images` (your own image folders) defaults to Omniglot's unless given (an `undefined` given for it counts as not given). */
+const per = <T extends TrainConfig[Key]>(sine: T | undefined, omniglot: T | undefined, images: T | undefined = omniglot): Record<OtherBenchmark, T | undefined> => ({ sine, omniglot, images });
 
 /**
- * Sine defaults are the Reptile paper's sine demo (Figure 1); Omniglot defaults are
- * openai/supervised-reptile's 5-way 1-shot setting (the paper's hyperparameters); image-folder
- * defaults are its Mini-ImageNet 5-way 1-shot setting. `undefined`: the flag does not apply.
+ * The flags every benchmark family shares, in --help's order. Sine defaults are the Reptile
+ * paper's sine demo (Figure 1); Omniglot defaults are openai/supervised-reptile's 5-way 1-shot
+ * setting (the paper's hyperparameters); image-folder defaults are its Mini-ImageNet 5-way 1-shot
+ * setting; the text benchmarks' are added by withTextDefaults. `undefined`: the flag does not
+ * apply. Each description is one line; docs/cli.md explains the flags at length.
  */
-export const FLAGS: FlagSpec[] = [
+const SHARED_FLAGS: readonly SharedFlagSpec[] = [
   { key: 'algorithm', flags: '--algorithm <name>', description: 'meta-learning algorithm', choices: ALGORITHMS, defaults: same('reptile') },
   { key: 'baseline', flags: '--baseline <name>', description: 'also train this baseline at the same budget and compare', choices: BASELINES, defaults: per('joint', 'none') },
   { key: 'seed', flags: '--seed <n>', description: 'seed for initialisation, task sampling and minibatch order', parse: integer(0, 2 ** 31 - 1), defaults: same(0) },
@@ -122,42 +42,42 @@ export const FLAGS: FlagSpec[] = [
   { key: 'innerIters', flags: '--inner-iters <n>', description: 'inner steps per task', parse: integer(1), defaults: per(5, 5, 8) },
   { key: 'innerBatch', flags: '--inner-batch <n>', description: 'examples per inner minibatch', parse: integer(1), defaults: per(10, 10) },
   { key: 'learningRate', flags: '--learning-rate <lr>', description: 'inner learning rate (training and evaluation)', parse: real(0, Infinity, { minExclusive: true }), defaults: per(0.02, 0.001) },
-  { key: 'innerOptimizer', flags: '--inner-optimizer <name>', description: 'inner optimizer (--sgd is short for sgd)', choices: ['sgd', 'adam'], defaults: per('sgd', 'adam') },
+  { key: 'innerOptimizer', flags: '--inner-optimizer <name>', description: 'inner optimizer (--sgd is short for sgd)', choices: INNER_OPTIMIZERS, defaults: per('sgd', 'adam') },
   { key: 'momentum', flags: '--momentum <m>', description: 'momentum of the inner SGD', parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta1', flags: '--adam-beta1 <b>', description: "inner Adam's beta1 (the paper: 0)", parse: real(0, 0.999999), defaults: same(0) },
   { key: 'adamBeta2', flags: '--adam-beta2 <b>', description: "inner Adam's beta2", parse: real(0, 0.999999), defaults: same(0.999) },
-  { key: 'innerRateScale', flags: '--inner-rate-scale <name=scale,...>', description: "meta-training only (reptile, fomaml, maml): multiply the inner rate of the named parameters (a name or its prefix up to a '/', e.g. embedding/kernel=0.1); evaluation adapts every parameter at --learning-rate", parse: paramScales, defaults: same('') },
-  { key: 'metaStepScale', flags: '--meta-step-scale <name=scale,...>', description: "reptile with the interpolation outer update: multiply the meta-step of the named parameters (e.g. embedding/kernel=10)", parse: paramScales, defaults: same('') },
+  { key: 'innerRateScale', flags: '--inner-rate-scale <name=scale,...>', description: 'meta-training inner loop only: multiply the rate of the named parameters, e.g. embedding/kernel=0.1', parse: paramScales, defaults: same('') },
+  { key: 'metaStepScale', flags: '--meta-step-scale <name=scale,...>', description: "reptile's interpolation only: multiply the meta-step of the named parameters, e.g. embedding/kernel=10", parse: paramScales, defaults: same('') },
   { key: 'freshInnerState', flags: '--fresh-inner-state', description: 'reset the inner optimizer state for every task (the original keeps it)', defaults: same(false) },
-  { key: 'workers', flags: '--workers <n>', description: "threads adapting a meta-batch's tasks in parallel: the main one and n - 1 worker threads (default: the number of cores). With n >= 1, every task of a meta-batch starts from the same inner optimizer state and the next continues from their average; 0: serial in one thread, chaining the state from task to task as the original. Results do not depend on n >= 1. When the fused MLP kernel trains (--inner-loop), one thread is faster and runs them (no worker threads start); the fused CNN kernel uses the threads", parse: integer(0, 256), defaults: same(defaultWorkerCount()) },
-  { key: 'innerLoop', flags: '--inner-loop <kind>', description: "fused: with an SGD or Adam inner optimizer, each task's inner steps (training and evaluation) run in one kernel call: an MLP with cross-entropy or squared error in WebAssembly SIMD (native/fused-mlp.c), the Omniglot CNN (--model conv, filters a multiple of 16 up to 256) with cross-entropy in the native addon built at install (native/fused-cnn.c; where it was not built, its WebAssembly build); the same numbers as tfjs to float32 rounding, several times faster. Other models and algorithms use TensorFlow.js. tfjs: TensorFlow.js everywhere", choices: ['fused', 'tfjs'], defaults: same('fused') },
-  { key: 'fomlTail', flags: '--foml-tail <n>', description: 'fomaml, maml: the final minibatch (the meta-loss) is n examples per class held apart from the adaptation minibatches (0: the last of --inner-iters minibatches)', parse: integer(0), defaults: same(0) },
+  { key: 'workers', flags: '--workers <n>', description: "threads adapting a meta-batch's tasks, one per core by default (0: serial, chaining the inner state as the original)", parse: integer(0, 256), defaults: same(defaultWorkerCount()) },
+  { key: 'innerLoop', flags: '--inner-loop <kind>', description: "fused: a task's inner steps in one kernel call where one applies (MLP, Omniglot CNN); tfjs: TensorFlow.js everywhere", choices: INNER_LOOPS, defaults: same('fused') },
+  { key: 'fomlTail', flags: '--foml-tail <n>', description: 'fomaml, maml: n examples per class held apart for the final minibatch (0: the last inner minibatch)', parse: integer(0), defaults: same(0) },
   { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per class (sine: grid points) in a meta-training task', parse: integer(1), defaults: per(50, 10, 15) },
   { key: 'shots', flags: '--shots <n>', description: 'examples per class (sine: points) given at evaluation', parse: integer(1), defaults: per(10, 1) },
   { key: 'transductive', flags: '--transductive', description: 'evaluate all queries in one batch (batch norm sees them together)', defaults: per(undefined, false) },
-  { key: 'evalBatch', flags: '--eval-batch <n>', description: 'minibatch size when adapting at evaluation, at most the support set (0: the whole support set)', parse: integer(0), defaults: per(10, 5) },
+  { key: 'evalBatch', flags: '--eval-batch <n>', description: 'minibatch size when adapting at evaluation (0: the whole support set)', parse: integer(0), defaults: per(10, 5) },
   { key: 'evalIters', flags: '--eval-iters <n>', description: 'adaptation steps at evaluation', parse: integer(0), defaults: per(32, 50) },
   { key: 'evalSamples', flags: '--eval-samples <n>', description: 'tasks in the final evaluation', parse: integer(1), defaults: per(1000, 10000) },
   { key: 'evalInterval', flags: '--eval-interval <n>', description: 'evaluate every n meta-iterations (0: only at the end)', parse: integer(0), defaults: per(1000, 1000) },
   { key: 'evalIntervalSamples', flags: '--eval-interval-samples <n>', description: 'tasks per periodic evaluation (per split)', parse: integer(1), defaults: per(100, 50) },
-  { key: 'checkpointInterval', flags: '--checkpoint-interval <n>', description: 'write a checkpoint every n meta-iterations (0: only at the end); --resume continues from it', parse: integer(0), defaults: per(1000, 500) },
+  { key: 'checkpointInterval', flags: '--checkpoint-interval <n>', description: 'checkpoint every n meta-iterations for --resume (0: only at the end)', parse: integer(0), defaults: per(1000, 500) },
   { key: 'trainTasks', flags: '--train-tasks <n>', description: "distinct meta-training tasks: a pool drawn once from the run's seed (0: a fresh task every time)", parse: integer(0), defaults: per(0, undefined, undefined) },
-  { key: 'trainClasses', flags: '--train-classes <n>', description: 'training classes available to meta-training: the first n of the shuffled training split (0: all)', parse: integer(0), defaults: per(undefined, 0, 0) },
-  { key: 'evalSplit', flags: '--eval-split <name>', description: "tasks that evaluations use: test, or validation (sine: a separate stream of new tasks; classification: the validation classes, e.g. omniglot --split maml); reptile tune selects on validation", choices: ['test', 'validation'], defaults: same('test') },
+  { key: 'trainClasses', flags: '--train-classes <n>', description: 'training classes meta-training uses: the first n of the shuffled split (0: all)', parse: integer(0), defaults: per(undefined, 0, 0) },
+  { key: 'evalSplit', flags: '--eval-split <name>', description: 'tasks the evaluations use: test, or validation (what reptile tune selects on)', choices: EVAL_SPLITS, defaults: same('test') },
   { key: 'model', flags: '--model <name>', description: 'the network', choices: MODELS, defaults: per('mlp', 'conv', 'conv-miniimagenet') },
-  { key: 'init', flags: '--init <scheme>', description: 'initialiser: tensorflow (Glorot-uniform, zero bias; supervised-reptile) or pytorch (Kaiming-uniform; the sine demo)', choices: INIT_SCHEMES, defaults: per('pytorch', 'tensorflow') },
-  { key: 'activation', flags: '--activation <fn>', description: 'hidden activation of the MLP', choices: ['tanh', 'relu'], defaults: per('tanh', 'relu') },
+  { key: 'init', flags: '--init <scheme>', description: 'initialiser: tensorflow (Glorot-uniform, as supervised-reptile) or pytorch (Kaiming-uniform)', choices: INIT_SCHEMES, defaults: per('pytorch', 'tensorflow') },
+  { key: 'activation', flags: '--activation <fn>', description: 'hidden activation of the MLP', choices: ACTIVATIONS, defaults: per('tanh', 'relu') },
   { key: 'hidden', flags: '--hidden <sizes>', description: 'hidden layer widths of the MLP, comma-separated', parse: integerList(1), defaults: same([64, 64]) },
-  { key: 'data', flags: '--data <dir>', description: 'omniglot: the archives (images_background.zip, images_evaluation.zip) or their extracted folders (`reptile data omniglot --out DIR` fetches them); images: a folder <split>/<class>/<image> with train/ and test/ (val/ optional), PNG or JPEG, e.g. Mini-ImageNet; clinc150: the folder of data_full.json (and domains.json); banking77: the folder of train.csv and test.csv', defaults: per(undefined, 'data/omniglot', 'data/images') },
-  { key: 'split', flags: '--split <name>', description: "Omniglot class split: reptile (1200 train x 4 rotations / 423 test) or maml (1100 / 100 validation / 423 test)", choices: ['reptile', 'maml'], defaults: per(undefined, 'reptile', undefined) },
-  { key: 'splitSeed', flags: '--split-seed <n>', description: 'seed of the character shuffle that makes the Omniglot split (fixed, independent of --seed)', parse: integer(0, 2 ** 31 - 1), defaults: per(undefined, 0, undefined) },
+  { key: 'data', flags: '--data <dir>', description: 'omniglot: its archives or folders (`reptile data omniglot` fetches them); images: <split>/<class>/<image>; text: its folder', defaults: per(undefined, 'data/omniglot', 'data/images') },
+  { key: 'split', flags: '--split <name>', description: 'Omniglot class split: reptile (1200 train x 4 rotations / 423 test) or maml (1100 / 100 validation / 423 test)', choices: OMNIGLOT_SPLITS, defaults: per(undefined, 'reptile', undefined) },
+  { key: 'splitSeed', flags: '--split-seed <n>', description: 'seed of the class shuffle behind the class split (Omniglot, text), independent of --seed', parse: integer(0, 2 ** 31 - 1), defaults: per(undefined, 0, undefined) },
   { key: 'imageSize', flags: '--image-size <px>', description: 'images are resized to px x px (area average)', parse: integer(4, 512), defaults: per(undefined, undefined, 84) },
-  { key: 'channels', flags: '--channels <mode>', description: 'rgb, or grey (luminance)', choices: ['rgb', 'grey'], defaults: per(undefined, undefined, 'rgb') },
+  { key: 'channels', flags: '--channels <mode>', description: 'rgb, or grey (luminance)', choices: CHANNELS, defaults: per(undefined, undefined, 'rgb') },
   { key: 'backend', flags: '--backend <name>', description: 'TensorFlow.js backend (auto: node if installed, else wasm)', choices: BACKENDS, defaults: same('auto') },
-  ...TEXT_FLAGS,
 ];
-// The text benchmarks' defaults (src/cli/text-options.ts).
-for (const spec of FLAGS) for (const b of TEXT_BENCHMARKS) spec.defaults[b] = textDefault(spec, b);
+
+/** Every flag of `reptile train` with its defaults for every benchmark: the shared ones, then the text ones. */
+export const FLAGS: readonly FlagSpec[] = [...SHARED_FLAGS.map(withTextDefaults), ...TEXT_FLAGS];
 
 function describeDefault(spec: FlagSpec): string {
   const applies = BENCHMARKS.filter((b) => spec.defaults[b] !== undefined);

@@ -8,7 +8,7 @@ import type { Model } from '../../nn/model.js';
 import type { ImageClassSet } from '../../data/image-class.js';
 import { UsageError } from '../errors.js';
 import type { BenchmarkSetup } from '../benchmark.js';
-import type { TrainConfig } from '../train-options.js';
+import type { TrainConfig } from '../config.js';
 import { fewShotBenchmark } from './few-shot.js';
 
 /** The network `config.model` names, for N-way tasks on images of `inputShape` [h, w, c]. */

@@ -9,12 +9,12 @@ import type { Model } from '../../nn/model.js';
 import { FewShotClassification, type ExampleClass } from '../../tasks/few-shot.js';
 import { evaluateClassification, type ClassificationEval } from '../../eval/classification.js';
 import type { ChartPanel } from '../../io/charts.js';
-import { innerOptimizer, kernelChoice } from '../build.js';
+import { evaluationOptions } from '../library-options.js';
 import { runStreams } from '../streams.js';
 import { writeChart } from '../charts.js';
 import { UsageError } from '../errors.js';
 import type { BenchmarkSetup } from '../benchmark.js';
-import type { TrainConfig } from '../train-options.js';
+import type { TrainConfig } from '../config.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
@@ -63,7 +63,7 @@ export function fewShotBenchmark(config: TrainConfig, name: string, model: Model
   }
   const finalSplit = validating ? 'validation' : 'test';
   const streams = runStreams(config.seed);
-  const adaptation = { evalIters: config.evalIters, evalBatch: config.evalBatch, optimizer: innerOptimizer(config), kernels: kernelChoice(config), transductive: Boolean(config.transductive) };
+  const adaptation = evaluationOptions(config);
   const evaluate = (params: Parameters<typeof evaluateClassification>[3], tasks: FewShotClassification, state: number[], count: number) =>
     evaluateClassification(model, loss, tasks, params, (rng) => tasks.sampleEvalTask(rng), { ...adaptation, tasks: count }, Rng.fromState(state));
   const withQueries = (r: ClassificationEval) => (options.queryShots !== undefined ? { ...r, queryShots } : r);

@@ -3,7 +3,7 @@ import { imageFolderClassSet } from '../../data/image-folder.js';
 import { loadImageFolder } from '../../io/image-folder-files.js';
 import { UsageError } from '../errors.js';
 import type { BenchmarkSetup } from '../benchmark.js';
-import type { TrainConfig } from '../train-options.js';
+import type { TrainConfig } from '../config.js';
 import { fewShotImageBenchmark } from './few-shot-images.js';
 import { dataError, datasetCacheDir } from './omniglot.js';
 

@@ -1,6 +1,6 @@
 /** The benchmark a configuration names. */
 import type { BenchmarkSetup } from '../benchmark.js';
-import type { TrainConfig } from '../train-options.js';
+import type { TrainConfig } from '../config.js';
 import { UsageError } from '../errors.js';
 import { sineBenchmark } from './sine.js';
 import { omniglotBenchmark } from './omniglot.js';

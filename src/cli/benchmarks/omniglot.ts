@@ -5,7 +5,7 @@ import { loadOmniglot } from '../../io/omniglot-files.js';
 import { userCacheDir } from '../../io/dataset-cache.js';
 import { UsageError } from '../errors.js';
 import type { BenchmarkSetup } from '../benchmark.js';
-import type { TrainConfig } from '../train-options.js';
+import type { TrainConfig } from '../config.js';
 import { fewShotImageBenchmark } from './few-shot-images.js';
 
 /** The dataset cache: the user's cache directory, never the data directory (it may be shared or read-only). */

@@ -8,11 +8,11 @@ import type { MetaLearner } from '../../algorithms/meta-learner.js';
 import { adaptAndTrace, evaluateRegression, type RegressionEval } from '../../eval/regression.js';
 import type { RunDir } from '../../io/run-dir.js';
 import type { ChartPanel } from '../../io/charts.js';
-import { innerOptimizer, kernelChoice } from '../build.js';
+import { evaluationOptions } from '../library-options.js';
 import { runStreams } from '../streams.js';
 import { writeChart } from '../charts.js';
 import type { BenchmarkSetup } from '../benchmark.js';
-import type { TrainConfig } from '../train-options.js';
+import type { TrainConfig } from '../config.js';
 
 const fmt = (x: number) => x.toFixed(3);
 
@@ -24,7 +24,7 @@ export function sineBenchmark(config: TrainConfig): BenchmarkSetup {
   const trainTasks = config.trainTasks ? new TaskPool(tasks, config.trainTasks, streams.pool) : tasks;
   // Validation tasks come from their own stream, so selecting on them never looks at test tasks.
   const evalStream = config.evalSplit === 'validation' ? { interval: streams.validationEval, final: streams.validationEval } : { interval: streams.intervalEval, final: streams.finalEval };
-  const adaptation = { evalIters: config.evalIters, evalBatch: config.evalBatch, optimizer: innerOptimizer(config), kernels: kernelChoice(config) };
+  const adaptation = evaluationOptions(config);
   const evaluate = (params: Parameters<typeof evaluateRegression>[3], state: number[], count: number) =>
     evaluateRegression(model, loss, tasks, params, (rng) => tasks.sampleEvalTask(rng), { ...adaptation, tasks: count }, Rng.fromState(state));
 

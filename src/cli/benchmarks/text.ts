@@ -12,7 +12,7 @@ import { describeTextSplits, splitTextClasses } from '../../data/text-splits.js'
 import { loadBanking77, loadClinc150 } from '../../io/text-files.js';
 import { UsageError } from '../errors.js';
 import type { BenchmarkSetup } from '../benchmark.js';
-import type { TrainConfig } from '../train-options.js';
+import type { TrainConfig } from '../config.js';
 import { fewShotBenchmark } from './few-shot.js';
 import { dataError } from './omniglot.js';
 

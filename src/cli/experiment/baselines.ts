@@ -3,7 +3,7 @@
  * from scratch and joint training, at the same budget (the same meta-iterations, inner steps and
  * evaluation), on sine waves and Omniglot 5-way 1-shot with the MLP.
  */
-import { ALGORITHMS } from '../train-options.js';
+import { ALGORITHMS } from '../config.js';
 import type { Cell, CellSettings } from './cells.js';
 import { baseSettings, seedList, type Experiment, type ExperimentBenchmark } from './experiment.js';
 import { chart, learningCurveSeries, statsTable } from './report.js';

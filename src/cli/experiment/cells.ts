@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import { readJsonLines, writeJsonAtomic } from '../../io/files.js';
 import { RUN_FILES } from '../../io/run-dir.js';
-import type { Benchmark, TrainConfig } from '../train-options.js';
+import type { Benchmark, TrainConfig } from '../config.js';
 
 /** The settings a cell passes to `reptile train --config` (keys as in config.json). */
 export type CellSettings = Partial<Omit<TrainConfig, 'benchmark' | 'out' | 'force'>>;

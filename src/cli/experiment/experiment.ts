@@ -6,7 +6,7 @@
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../io/files.js';
-import type { Benchmark } from '../train-options.js';
+import type { Benchmark } from '../config.js';
 import { runCells, type Cell, type CellResult, type CellSettings } from './cells.js';
 import { metricOf, resultRows, writeRows, type Row } from './rows.js';
 

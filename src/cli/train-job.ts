@@ -17,6 +17,7 @@ import { buildLearner, checkLayerwiseScales, innerOptimizer } from './build.js';
 import { kernelChoice, trainingInnerOptimizer } from './library-options.js';
 import { innerLoopOnThreads, type ThreadedInnerLoop } from '../parallel/worker-pool.js';
 import { selectInnerLoop } from '../algorithms/select-inner-loop.js';
+import type { InnerLoop } from '../core/inner-loop.js';
 import { runStreams } from './streams.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
@@ -108,104 +109,129 @@ export interface TrainJobOptions {
   log: (line: string) => void;
 }
 
+/** Where a run continues: a new run directory, or an existing one and what its checkpoint holds. */
+interface RunStart {
+  runDir: RunDir;
+  state: JobState;
+  /** The resumed phase's checkpoint (undefined for a new run). */
+  checkpoint?: Checkpoint;
+  /** The final parameters of phases an earlier session finished (for their charts). */
+  finishedParams: ParamSet[];
+}
+
+/** The algorithm and its baseline, the phases of the run in order. */
+function phasesOf(config: TrainConfig): TrainConfig['algorithm'][] {
+  return [config.algorithm, ...(config.baseline !== 'none' && config.baseline !== config.algorithm ? [config.baseline] : [])];
+}
+
+/** A new run directory with its config.json. */
+async function createRun(config: TrainConfig, benchmark: BenchmarkSetup, backend: string): Promise<RunStart> {
+  const runDir = await RunDir.create(config.out, { force: config.force });
+  await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: innerLoopUsed(config, benchmark), modelSpec: benchmark.model.spec, ...runMetadata() });
+  return { runDir, state: { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 }, finishedParams: [] };
+}
+
+/**
+ * An existing run at its last checkpoint. Everything is read before anything in the run
+ * directory changes (a damaged file is a usage error); then metrics written after the
+ * checkpoint are dropped (they will be written again, identically).
+ */
+async function resumeRun(config: TrainConfig): Promise<RunStart> {
+  const runDir = RunDir.open(config.out);
+  if (existsSync(runDir.file(RUN_FILES.summary))) {
+    throw new UsageError(`--resume ${config.out}: the run is finished (it has ${RUN_FILES.summary}); evaluate it with 'reptile eval ${config.out}'`);
+  }
+  const read = (file: string) =>
+    loadCheckpoint(runDir.file(file)).catch((error: Error) => {
+      throw new UsageError(`--resume ${config.out}: ${error.message}`);
+    });
+  const checkpoint = await read(CHECKPOINT_FILE);
+  const state = checkpoint.extra as unknown as JobState;
+  const finishedParams: ParamSet[] = [];
+  for (let phase = 0; phase < state.phase; phase++) finishedParams.push((await read(`${RUN_FILES.checkpoint}/phase${phase}.bin`)).params);
+  // A killed session may have left a half-written checkpoint under a temporary name.
+  await removeStaleTemporaries(runDir.file(CHECKPOINT_FILE));
+  const algorithms = phasesOf(config);
+  const kept = (await readMetrics(runDir)).filter((m) => {
+    const phase = algorithms.indexOf(m.algorithm as TrainConfig['algorithm']);
+    return phase < state.phase || (phase === state.phase && Number(m.iteration) <= checkpoint.iteration);
+  });
+  await writeFileAtomic(runDir.file(RUN_FILES.metrics), kept.map((m) => JSON.stringify(m) + '\n').join(''));
+  return { runDir, state, checkpoint, finishedParams };
+}
+
+/**
+ * Trains each phase not finished yet (the algorithm, then its baseline), continuing the resumed
+ * one from its checkpoint; returns every phase's learner (for the charts).
+ */
+async function runPhases(config: TrainConfig, benchmark: BenchmarkSetup, run: RunStart, theta0: ParamSet, innerLoop: InnerLoop | undefined, log: (line: string) => void, learners: MetaLearner[]): Promise<void> {
+  const { runDir, state, checkpoint } = run;
+  const resumePhase = checkpoint ? state.phase : -1;
+  const algorithms = phasesOf(config);
+  for (let phase = 0; phase < algorithms.length; phase++) {
+    const learner = buildLearner(algorithms[phase], config, { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks }, theta0, algorithms[phase] === 'reptile' ? innerLoop : undefined);
+    learners.push(learner);
+    const streams = runStreams(config.seed).phase(phase);
+    let start = 0;
+    if (phase < resumePhase) {
+      // Finished in an earlier session: its result is in the checkpoint's job state, and its
+      // final parameters (read from phaseN.bin) are needed only for the charts.
+      learner.setParams(run.finishedParams[phase]);
+      continue;
+    }
+    if (checkpoint && phase === resumePhase) {
+      learner.setParams(checkpoint.params);
+      learner.restoreOptimizerStates(checkpoint.optimizerStates);
+      streams.tasks = Rng.fromState(checkpoint.rngStates.tasks);
+      streams.batches = Rng.fromState(checkpoint.rngStates.batches);
+      start = checkpoint.iteration;
+    } else {
+      Object.assign(state, { phase, lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 });
+    }
+    const result = await trainPhase(config, benchmark, runDir, learner, streams, start, state);
+    state.finished.push(result);
+    // The finished phase's parameters, for a session that resumes during a later phase.
+    await saveCheckpoint(runDir.file(`${RUN_FILES.checkpoint}/phase${phase}.bin`), { iteration: config.metaIters, params: learner.params, optimizerStates: {}, rngStates: {}, extra: {} });
+    if (phase === 0) await saveModel(runDir.file(RUN_FILES.model), benchmark.model, learner.params, { benchmark: config.benchmark, algorithm: learner.algorithm, seed: config.seed });
+    log(benchmark.describeFinal(phase === 0 ? learner.algorithm : `${learner.algorithm} (baseline)`, result.eval));
+    state.phase = phase + 1;
+  }
+}
+
+/** The charts and summary.json of a finished run. */
+async function writeResults(config: TrainConfig, benchmark: BenchmarkSetup, run: RunStart, learners: MetaLearner[], backend: string, sessionStart: number): Promise<TrainSummary> {
+  await benchmark.writeCharts(run.runDir, await readMetrics(run.runDir), learners);
+  const [main, baseline] = run.state.finished;
+  const summary: TrainSummary = {
+    benchmark: config.benchmark,
+    algorithm: main.algorithm,
+    metaIters: config.metaIters,
+    wallSeconds: (performance.now() - sessionStart) / 1000,
+    trainingSeconds: main.trainingSeconds,
+    metaItersPerSecond: main.metaItersPerSecond,
+    msPerMetaIteration: (1000 * main.trainingSeconds) / config.metaIters,
+    backend,
+    eval: main.eval,
+    ...(baseline ? { baseline } : {}),
+    runDir: config.out,
+  };
+  await run.runDir.writeSummary(summary);
+  return summary;
+}
+
 export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log }: TrainJobOptions): Promise<TrainSummary> {
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
   // Before anything is written or read: a scale naming no parameter is a usage error.
   checkLayerwiseScales(config, benchmark.model);
-  let runDir: RunDir;
-  let checkpoint: Checkpoint | undefined;
-  if (resume) {
-    runDir = RunDir.open(config.out);
-    if (existsSync(runDir.file(RUN_FILES.summary))) {
-      throw new UsageError(`--resume ${config.out}: the run is finished (it has ${RUN_FILES.summary}); evaluate it with 'reptile eval ${config.out}'`);
-    }
-    checkpoint = await loadCheckpoint(runDir.file(CHECKPOINT_FILE)).catch((error: Error) => {
-      throw new UsageError(`--resume ${config.out}: ${error.message}`);
-    });
-  } else {
-    runDir = await RunDir.create(config.out, { force: config.force });
-    await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: innerLoopUsed(config, benchmark), modelSpec: benchmark.model.spec, ...runMetadata() });
-  }
-  const state: JobState = (checkpoint?.extra as unknown as JobState | undefined) ?? { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 };
-  const algorithms: TrainConfig['algorithm'][] = [config.algorithm, ...(config.baseline !== 'none' && config.baseline !== config.algorithm ? [config.baseline] : [])];
-
-  // The final parameters of phases finished in an earlier session (for their charts), read
-  // before anything in the run directory changes: a damaged one is a usage error like state.bin.
-  const finishedParams: ParamSet[] = [];
-  if (checkpoint) {
-    for (let phase = 0; phase < state.phase; phase++) {
-      const saved = await loadCheckpoint(runDir.file(`${RUN_FILES.checkpoint}/phase${phase}.bin`)).catch((error: Error) => {
-        throw new UsageError(`--resume ${config.out}: ${error.message}`);
-      });
-      finishedParams.push(saved.params);
-    }
-  }
-
-  if (checkpoint) {
-    // A killed session may have left a half-written checkpoint under a temporary name.
-    await removeStaleTemporaries(runDir.file(CHECKPOINT_FILE));
-    // Drop metrics written after the checkpoint (they will be written again, identically).
-    const kept = (await readMetrics(runDir)).filter((m) => {
-      const phase = algorithms.indexOf(m.algorithm as TrainConfig['algorithm']);
-      return phase < state.phase || (phase === state.phase && Number(m.iteration) <= checkpoint!.iteration);
-    });
-    await writeFileAtomic(runDir.file(RUN_FILES.metrics), kept.map((m) => JSON.stringify(m) + '\n').join(''));
-  }
-
-  const resumePhase = checkpoint ? state.phase : -1;
+  const run = resume ? await resumeRun(config) : await createRun(config, benchmark, backend);
   const theta0 = benchmark.model.init(runStreams(config.seed).init);
   const learners: MetaLearner[] = [];
   let threaded: ThreadedInnerLoop | undefined;
   try {
-    threaded = algorithms.includes('reptile') ? await startInnerLoop(config, benchmark, backend, log) : undefined;
-    for (let phase = 0; phase < algorithms.length; phase++) {
-      const innerLoop = algorithms[phase] === 'reptile' ? threaded?.loop : undefined;
-      const learner = buildLearner(algorithms[phase], config, { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks }, theta0, innerLoop);
-      learners.push(learner);
-      const streams = runStreams(config.seed).phase(phase);
-      let start = 0;
-      if (phase < resumePhase) {
-        // Finished in an earlier session: its result is in the checkpoint's job state, and its
-        // final parameters (read from phaseN.bin above) are needed only for the charts.
-        learner.setParams(finishedParams[phase]);
-        continue;
-      }
-      if (checkpoint && phase === resumePhase) {
-        learner.setParams(checkpoint.params);
-        learner.restoreOptimizerStates(checkpoint.optimizerStates);
-        streams.tasks = Rng.fromState(checkpoint.rngStates.tasks);
-        streams.batches = Rng.fromState(checkpoint.rngStates.batches);
-        start = checkpoint.iteration;
-      } else {
-        Object.assign(state, { phase, lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 });
-      }
-      const result = await trainPhase(config, benchmark, runDir, learner, streams, start, state);
-      state.finished.push(result);
-      // The finished phase's parameters, for a session that resumes during a later phase.
-      await saveCheckpoint(runDir.file(`${RUN_FILES.checkpoint}/phase${phase}.bin`), { iteration: config.metaIters, params: learner.params, optimizerStates: {}, rngStates: {}, extra: {} });
-      if (phase === 0) await saveModel(runDir.file(RUN_FILES.model), benchmark.model, learner.params, { benchmark: config.benchmark, algorithm: learner.algorithm, seed: config.seed });
-      log(benchmark.describeFinal(phase === 0 ? learner.algorithm : `${learner.algorithm} (baseline)`, result.eval));
-      state.phase = phase + 1;
-    }
-
-    await benchmark.writeCharts(runDir, await readMetrics(runDir), learners);
-    const [main, baseline] = state.finished;
-    const summary: TrainSummary = {
-      benchmark: config.benchmark,
-      algorithm: main.algorithm,
-      metaIters: config.metaIters,
-      wallSeconds: (performance.now() - sessionStart) / 1000,
-      trainingSeconds: main.trainingSeconds,
-      metaItersPerSecond: main.metaItersPerSecond,
-      msPerMetaIteration: (1000 * main.trainingSeconds) / config.metaIters,
-      backend,
-      eval: main.eval,
-      ...(baseline ? { baseline } : {}),
-      runDir: config.out,
-    };
-    await runDir.writeSummary(summary);
-    return summary;
+    threaded = phasesOf(config).includes('reptile') ? await startInnerLoop(config, benchmark, backend, log) : undefined;
+    await runPhases(config, benchmark, run, theta0, threaded?.loop, log, learners);
+    return await writeResults(config, benchmark, run, learners, backend, sessionStart);
   } finally {
     learners.forEach((l) => l.dispose());
     disposeParams(theta0);

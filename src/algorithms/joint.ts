@@ -46,12 +46,6 @@ export function sequenceJob(parts: readonly { examples: Examples; batch: readonl
   return { count, x, y, batches };
 }
 
-/** A store holding `params` (cloned) and a fresh state of `optimizer` for them. */
-export function trainingState(params: ParamSet, optimizer: Optimizer): { params: ParamStore; state: StateStore } {
-  const store = ParamStore.ofDevice(cloneParams(params));
-  return { params: store, state: StateStore.ofDevice(optimizer.init(store.device)) };
-}
-
 export class JointTraining implements MetaLearner {
   readonly algorithm = 'joint';
   readonly model;
@@ -64,7 +58,8 @@ export class JointTraining implements MetaLearner {
     this.model = setup.model;
     this.loss = setup.loss;
     this.tasksPerIteration = options.stepsPerIteration;
-    ({ params: this.theta, state: this.state } = trainingState(initialParams, options.optimizer));
+    this.theta = ParamStore.ofDevice(cloneParams(initialParams));
+    this.state = StateStore.ofDevice(options.optimizer.init(this.theta.device));
   }
 
   get params(): ParamSet {

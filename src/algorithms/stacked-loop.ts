@@ -15,9 +15,8 @@
 import { tf, tidy } from '../core/tf.js';
 import { disposeParams, mapParams, paramNames, paramsFromList, paramsToHost, paramsToList, type HostParams, type ParamSet } from '../core/params.js';
 import { disposeOptimizerState, stateToHost, type HostOptimizerState, type OptimizerState } from '../core/optimizer-state.js';
-import { hostMean, hostMeanState } from '../core/host-params.js';
-import { ParamStore, StateStore } from '../core/param-store.js';
-import type { AdaptJob, AdaptTasksOptions, AdaptTasksResult, InnerLoop } from '../core/inner-loop.js';
+import type { ParamStore, StateStore } from '../core/param-store.js';
+import { hostTasksResult, type AdaptJob, type AdaptTasksOptions, type AdaptTasksResult, type InnerLoop } from '../core/inner-loop.js';
 import type { Model } from '../nn/model.js';
 import { lossSpec, type LossFn } from '../nn/losses.js';
 import type { Optimizer } from '../nn/optimizers.js';
@@ -150,9 +149,6 @@ export class StackedLoop implements InnerLoop {
     // Reduced on the host in task order, as the worker pool reduces its threads' tasks.
     const each = jobs.map((_, t) => unstackHost(phi, t, jobs.length));
     const ends = jobs.map((_, t) => unstackState(endState, t, jobs.length));
-    const common = options.mode === 'common';
-    const result = { state: common ? StateStore.ofHost(hostMeanState(ends)) : undefined, lossSum: lossSum[0] };
-    if (options.keep === 'each') return { ...result, each: each.map((p) => ParamStore.ofHost(p)), eachState: common ? ends.map((s) => StateStore.ofHost(s)) : undefined };
-    return { ...result, mean: ParamStore.ofHost(hostMean(each)) };
+    return hostTasksResult(each, ends, options, lossSum[0]);
   }
 }

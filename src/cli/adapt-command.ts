@@ -15,7 +15,7 @@ import { RunDir, RUN_FILES, RunDirError } from '../io/run-dir.js';
 import { loadModel } from '../io/model-files.js';
 import { loadLabelledExamples } from '../io/text-files.js';
 import { adaptIntentClassifier } from '../text/intent-classifier.js';
-import { innerOptimizer } from './build.js';
+import { innerOptimizerOf } from '../demo/run-settings.js';
 import { integer, real } from './parse.js';
 import { UsageError } from './errors.js';
 import type { TrainConfig } from './config.js';
@@ -85,7 +85,7 @@ export function registerAdaptCommand(program: Command, deps: AdaptCommandDeps): 
       const options = {
         evalIters: (flags.evalIters as number | undefined) ?? config.evalIters,
         evalBatch: (flags.evalBatch as number | undefined) ?? config.evalBatch,
-        optimizer: innerOptimizer({ ...config, learningRate: (flags.learningRate as number | undefined) ?? config.learningRate }),
+        optimizer: innerOptimizerOf({ ...config, learningRate: (flags.learningRate as number | undefined) ?? config.learningRate }),
       };
       const classifier = await adaptIntentClassifier(spec, loaded.params, examples, options, Rng.fromSeed((flags.seed as number | undefined) ?? config.seed));
       disposeParams(loaded.params);

@@ -10,20 +10,13 @@ import { Fomaml } from '../algorithms/fomaml.js';
 import { Maml } from '../algorithms/maml.js';
 import { Scratch } from '../algorithms/scratch.js';
 import type { MetaLearner, MetaLearnerSetup } from '../algorithms/meta-learner.js';
-import type { Optimizer } from '../nn/optimizers.js';
 import { checkParamScales, parseParamScales } from '../nn/param-scales.js';
 import type { Model } from '../nn/model.js';
 import { Rng } from '../core/rng.js';
 import { tf } from '../core/tf.js';
 import type { TrainConfig } from './config.js';
-import { innerOptimizerOf } from '../demo/run-settings.js';
 import { UsageError } from './errors.js';
 import { metaLearnerOptions } from './library-options.js';
-
-/** The inner optimizer (training and evaluation use the same kind and rate). */
-export function innerOptimizer(config: TrainConfig): Optimizer {
-  return innerOptimizerOf(config);
-}
 
 /** Throws a usage error when --inner-rate-scale or --meta-step-scale names no parameter of `model`. */
 export function checkLayerwiseScales(config: TrainConfig, model: Model): void {

@@ -13,8 +13,9 @@ import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
 import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import { buildLearner, checkLayerwiseScales, innerOptimizer } from './build.js';
-import { kernelChoice, trainingInnerOptimizer } from './library-options.js';
+import { buildLearner, checkLayerwiseScales } from './build.js';
+import { innerOptimizerOf } from '../demo/run-settings.js';
+import { kernelChoice, scheduleOptions, trainingInnerOptimizer } from './library-options.js';
 import { innerLoopOnThreads, type ThreadedInnerLoop } from '../parallel/worker-pool.js';
 import { selectInnerLoop } from '../algorithms/select-inner-loop.js';
 import type { InnerLoop } from '../core/inner-loop.js';
@@ -93,7 +94,7 @@ async function startInnerLoop(config: TrainConfig, benchmark: BenchmarkSetup, ba
 function innerLoopUsed(config: TrainConfig, benchmark: BenchmarkSetup): { training: string; evaluation: string } {
   const setup = { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks };
   const kernels = kernelChoice(config);
-  const evaluation = selectInnerLoop(setup, innerOptimizer(config), { kernels }).name;
+  const evaluation = selectInnerLoop(setup, innerOptimizerOf(config), { kernels }).name;
   const trained = { reptile: true, fomaml: true, maml: false, scratch: false, joint: benchmark.trainTasks.kind === 'regression' }[config.algorithm];
   const training = config.algorithm === 'scratch' ? 'none' : trained ? selectInnerLoop(setup, trainingInnerOptimizer(config), { kernels }).name : 'tfjs';
   return { training, evaluation };
@@ -253,11 +254,7 @@ async function trainPhase(
   const elapsed = () => state.wallSeconds + (performance.now() - sessionStart) / 1000;
   try {
     await metaTrain(learner, benchmark.trainTasks, streams, {
-      metaIters: config.metaIters,
-      metaStep: config.metaStep,
-      metaStepFinal: config.metaStepFinal,
-      evalInterval: config.evalInterval,
-      checkpointInterval: config.checkpointInterval,
+      ...scheduleOptions(config),
       startIteration,
       onIteration(iteration, value) {
         state.lossSum += value;

@@ -59,11 +59,6 @@ export function hostAddScaled(a: HostParams, u: HostParams, rate: (name: string)
   });
 }
 
-/** a + (b - a) t, in float32: Reptile's interpolation, the same bits as hostAddScaled(a, b - a). */
-export function hostInterpolate(a: HostParams, b: HostParams, t: number): HostParams {
-  return hostAddScaled(a, hostSubtract(b, a), () => t);
-}
-
 /** a - b, in float32. */
 export function hostSubtract(a: HostParams, b: HostParams): HostParams {
   requireSameLayout(a, b);

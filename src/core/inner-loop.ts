@@ -9,7 +9,9 @@
  * case in the factory.
  */
 import type { HostParams } from './params.js';
-import type { ParamStore, StateStore } from './param-store.js';
+import type { HostOptimizerState } from './optimizer-state.js';
+import { hostMean, hostMeanState } from './host-params.js';
+import { ParamStore, StateStore } from './param-store.js';
 
 /** One task to adapt to: its examples and the example indices of each inner step's minibatch. */
 export interface AdaptJob {
@@ -30,8 +32,6 @@ export interface AdaptJob {
  * - 'fresh': every task starts from a fresh state; no state comes back.
  */
 export type InnerStateMode = 'chain' | 'common' | 'fresh';
-
-export const INNER_STATE_MODES: readonly InnerStateMode[] = ['chain', 'common', 'fresh'];
 
 export interface AdaptTasksOptions {
   mode: InnerStateMode;
@@ -77,4 +77,15 @@ export interface InnerLoop {
    * batch's own statistics), where the implementation has a faster forward pass than tfjs ops.
    */
   predict?(params: HostParams, x: Float32Array, count: number): Float32Array;
+}
+
+/**
+ * The result from each task's adapted parameters and end state on the host, reduced in task
+ * order (the mean summed, then divided; the end state by the mode's rule): what the host
+ * implementations (stacked copies, the pool, a kernel's task-by-task path) return.
+ */
+export function hostTasksResult(phis: HostParams[], ends: HostOptimizerState[], { mode, keep = 'mean' }: AdaptTasksOptions, lossSum: number): AdaptTasksResult {
+  const state = mode === 'fresh' ? undefined : StateStore.ofHost(mode === 'chain' ? ends.at(-1)! : hostMeanState(ends));
+  if (keep === 'mean') return { mean: ParamStore.ofHost(hostMean(phis)), state, lossSum };
+  return { each: phis.map((p) => ParamStore.ofHost(p)), eachState: mode === 'common' ? ends.map((s) => StateStore.ofHost(s)) : undefined, state, lossSum };
 }

@@ -7,26 +7,28 @@
 import { disposeParams, paramsFromHost, paramsToHostSync, type HostParams, type ParamSet } from './params.js';
 import { disposeOptimizerState, stateFromHost, stateToHostSync, type HostOptimizerState, type OptimizerState } from './optimizer-state.js';
 
-/** Two forms of one value, converted lazily; the store owns its tensors. */
-abstract class DualStore<D, H> {
-  protected tensors: D | undefined;
-  protected hostCopy: H | undefined;
-  /** Tensors the store reads but does not own (see `view`): never disposed by it. */
-  protected borrowed: D | undefined;
+interface Conversions<D, H> {
+  toHost(device: D): H;
+  toDevice(host: H): D;
+  release(device: D | undefined): void;
+}
 
-  protected abstract toHost(device: D): H;
-  protected abstract toDevice(host: H): D;
-  protected abstract release(device: D | undefined): void;
+/** Two forms of one value, converted lazily; the store owns its tensors unless it is a view. */
+class DualStore<D, H> {
+  private tensors: D | undefined;
+  private hostCopy: H | undefined;
+  /** Tensors the store reads but does not own (a view's): never disposed by it. */
+  private borrowed: D | undefined;
+
+  protected constructor(private readonly convert: Conversions<D, H>) {}
 
   /** The tensors (owned by the store: valid until the next set or dispose). */
   get device(): D {
-    if (this.tensors === undefined) this.tensors = this.toDevice(this.hostCopy!);
-    return this.tensors;
+    return (this.tensors ??= this.convert.toDevice(this.hostCopy!));
   }
 
   get host(): H {
-    if (this.hostCopy === undefined) this.hostCopy = this.toHost(this.tensors!);
-    return this.hostCopy;
+    return (this.hostCopy ??= this.convert.toHost(this.tensors!));
   }
 
   /** Whether the host form is at hand without reading the device. */
@@ -34,14 +36,9 @@ abstract class DualStore<D, H> {
     return this.hostCopy !== undefined;
   }
 
-  private drop(): void {
-    if (this.tensors !== this.borrowed) this.release(this.tensors);
-    this.borrowed = undefined;
-  }
-
   /** Takes ownership of `value`. */
   setDevice(value: D): this {
-    if (value !== this.tensors) this.drop();
+    if (value !== this.tensors) this.dispose();
     this.tensors = value;
     this.borrowed = undefined;
     this.hostCopy = undefined;
@@ -49,20 +46,31 @@ abstract class DualStore<D, H> {
   }
 
   setHost(value: H): this {
-    this.drop();
-    this.tensors = undefined;
+    this.dispose();
     this.hostCopy = value;
     return this;
   }
 
+  /** Makes this store a view of `value`. */
+  protected borrow(value: D): this {
+    this.tensors = this.borrowed = value;
+    return this;
+  }
+
   dispose(): void {
-    this.drop();
-    this.tensors = undefined;
-    this.hostCopy = undefined;
+    if (this.tensors !== this.borrowed) this.convert.release(this.tensors);
+    this.tensors = this.borrowed = this.hostCopy = undefined;
   }
 }
 
+const paramConversions: Conversions<ParamSet, HostParams> = { toHost: paramsToHostSync, toDevice: paramsFromHost, release: disposeParams };
+const stateConversions: Conversions<OptimizerState, HostOptimizerState> = { toHost: stateToHostSync, toDevice: stateFromHost, release: disposeOptimizerState };
+
 export class ParamStore extends DualStore<ParamSet, HostParams> {
+  private constructor() {
+    super(paramConversions);
+  }
+
   /** A store that owns `params`. */
   static ofDevice(params: ParamSet): ParamStore {
     return new ParamStore().setDevice(params);
@@ -74,42 +82,20 @@ export class ParamStore extends DualStore<ParamSet, HostParams> {
 
   /** A store that reads `params` but leaves them to their owner (disposing it disposes only what it made). */
   static view(params: ParamSet): ParamStore {
-    const store = new ParamStore();
-    store.tensors = store.borrowed = params;
-    return store;
-  }
-
-  protected toHost(device: ParamSet): HostParams {
-    return paramsToHostSync(device);
-  }
-
-  protected toDevice(host: HostParams): ParamSet {
-    return paramsFromHost(host);
-  }
-
-  protected release(device: ParamSet | undefined): void {
-    disposeParams(device);
+    return new ParamStore().borrow(params);
   }
 }
 
 export class StateStore extends DualStore<OptimizerState, HostOptimizerState> {
+  private constructor() {
+    super(stateConversions);
+  }
+
   static ofDevice(state: OptimizerState): StateStore {
     return new StateStore().setDevice(state);
   }
 
   static ofHost(state: HostOptimizerState): StateStore {
     return new StateStore().setHost(state);
-  }
-
-  protected toHost(device: OptimizerState): HostOptimizerState {
-    return stateToHostSync(device);
-  }
-
-  protected toDevice(host: HostOptimizerState): OptimizerState {
-    return stateFromHost(host);
-  }
-
-  protected release(device: OptimizerState | undefined): void {
-    disposeOptimizerState(device);
   }
 }

@@ -9,9 +9,8 @@
  */
 import type { HostParams } from '../core/params.js';
 import type { HostOptimizerState } from '../core/optimizer-state.js';
-import { hostMeanState } from '../core/host-params.js';
 import { ParamStore, StateStore } from '../core/param-store.js';
-import type { AdaptJob, AdaptTasksOptions, AdaptTasksResult, InnerLoop, InnerStateMode } from '../core/inner-loop.js';
+import { hostTasksResult, type AdaptJob, type AdaptTasksOptions, type AdaptTasksResult, type InnerLoop, type InnerStateMode } from '../core/inner-loop.js';
 import type { Optimizer } from '../nn/optimizers.js';
 import { splitFlat, type Arena } from './fused-wasm.js';
 
@@ -260,13 +259,6 @@ export abstract class FusedLoop implements InnerLoop {
     }
     const each: FusedResult[] = [];
     for (const job of jobs) each.push(this.adapt(theta.host, mode === 'chain' ? (each.at(-1)?.state ?? start) : start, job));
-    const ends = each.map((r) => r.state);
-    const endState = mode === 'fresh' ? undefined : mode === 'chain' ? ends.at(-1)! : hostMeanState(ends);
-    return {
-      each: each.map((r) => ParamStore.ofHost(r.phi)),
-      eachState: mode === 'common' ? ends.map((s) => StateStore.ofHost(s)) : undefined,
-      state: endState && StateStore.ofHost(endState),
-      lossSum: each.reduce((sum, r) => sum + r.lossSum, 0),
-    };
+    return hostTasksResult(each.map((r) => r.phi), each.map((r) => r.state), { mode, keep }, each.reduce((sum, r) => sum + r.lossSum, 0));
   }
 }

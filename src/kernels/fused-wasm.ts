@@ -14,7 +14,6 @@ export interface FusedExports {
   work_floats: (layers: number, sizes: number, batch: number) => number;
   add_into: (acc: number, x: number, n: number) => void;
   divide_by: (acc: number, d: number, n: number) => void;
-  interpolate: (out: number, a: number, b: number, t: number, n: number) => void;
 }
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {

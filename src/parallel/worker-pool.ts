@@ -17,9 +17,8 @@ import { availableParallelism } from 'node:os';
 import { tf } from '../core/tf.js';
 import type { HostParams } from '../core/params.js';
 import type { HostOptimizerState } from '../core/optimizer-state.js';
-import { hostMean, hostMeanState } from '../core/host-params.js';
-import { ParamStore, StateStore } from '../core/param-store.js';
-import type { AdaptJob, AdaptTasksOptions, AdaptTasksResult, InnerLoop } from '../core/inner-loop.js';
+import type { ParamStore, StateStore } from '../core/param-store.js';
+import { hostTasksResult, type AdaptJob, type AdaptTasksOptions, type AdaptTasksResult, type InnerLoop } from '../core/inner-loop.js';
 import { selectInnerLoop, type InnerLoopSetup, type KernelChoice } from '../algorithms/select-inner-loop.js';
 import { lossSpec } from '../nn/losses.js';
 import type { Optimizer } from '../nn/optimizers.js';
@@ -156,7 +155,7 @@ export class AdaptPool implements InnerLoop {
    * Results are in job order and bitwise the same whatever the pool size.
    */
   async adaptTasks(theta: ParamStore, state: StateStore | undefined, jobs: readonly AdaptJob[], options: AdaptTasksOptions): Promise<AdaptTasksResult> {
-    const { mode, keep = 'mean' } = options;
+    const { mode } = options;
     if (mode === 'chain') return this.local.adaptTasks(theta, state, jobs, options);
     const n = Math.min(this.size, jobs.length);
     const chunks = Array.from({ length: n }, (_, w) => jobs.slice(Math.floor((w * jobs.length) / n), Math.floor(((w + 1) * jobs.length) / n)));
@@ -169,12 +168,8 @@ export class AdaptPool implements InnerLoop {
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const parts = settled.map((r) => (r as PromiseFulfilledResult<ChunkResult>).value);
-    const phis = parts.flatMap((p) => p.phis);
-    const states = parts.flatMap((p) => p.states ?? []);
     const lossSum = parts.reduce((sum, p) => sum + p.lossSum, 0);
-    const endState = mode === 'common' ? StateStore.ofHost(hostMeanState(states)) : undefined;
-    if (keep === 'each') return { each: phis.map((p) => ParamStore.ofHost(p)), eachState: mode === 'common' ? states.map((s) => StateStore.ofHost(s)) : undefined, state: endState, lossSum };
-    return { mean: ParamStore.ofHost(hostMean(phis)), state: endState, lossSum };
+    return hostTasksResult(parts.flatMap((p) => p.phis), parts.flatMap((p) => p.states ?? []), options, lossSum);
   }
 
   async close(): Promise<void> {

@@ -79,7 +79,8 @@ test('scheduleOptions and evaluationOptions take their flags', () => {
   const config = resolveTrainConfig('omniglot', { metaIters: 7, metaStep: 0.5, metaStepFinal: 0.1, evalInterval: 3, checkpointInterval: 2, evalIters: 4, evalBatch: 0, transductive: true, out: 'unused' });
   assert.deepEqual(scheduleOptions(config), { metaIters: 7, metaStep: 0.5, metaStepFinal: 0.1, evalInterval: 3, checkpointInterval: 2 });
   const evaluation = evaluationOptions(config);
-  assert.deepEqual({ ...evaluation, optimizer: evaluation.optimizer.config }, { evalIters: 4, evalBatch: 0, transductive: true, optimizer: adaptationOf(config).optimizer.config });
+  assert.deepEqual({ ...evaluation, optimizer: evaluation.optimizer.config }, { evalIters: 4, evalBatch: 0, transductive: true, optimizer: adaptationOf(config).optimizer.config, kernels: process.env.REPTILE_NATIVE === '0' ? ['fused-mlp', 'fused-cnn-wasm'] : 'all' });
+  assert.equal(evaluationOptions({ ...config, innerLoop: 'tfjs' }).kernels, 'none', '--inner-loop tfjs allows no kernel');
   assert.equal(evaluation.optimizer.name, 'adam');
   assert.equal(evaluation.optimizer.config.learningRate, config.learningRate);
 });

@@ -45,11 +45,6 @@ export { FewShotClassification, type ExampleClass, type FewShotOptions } from '.
 export * from './eval/adapt.js';
 export * from './eval/classification.js';
 export * from './data/index.js';
-export * from './demo/drawing.js';
-export * from './demo/run-settings.js';
-export * from './demo/few-shot-demo.js';
-export * from './demo/sine-demo.js';
-export * from './demo/samples.js';
 export { tokenizer, features, words, fnv1a32, writeBag, validateTokenizer, DEFAULT_TOKENIZER, type Tokenizer, type TokenizerSpec } from './text/tokenizer.js';
 export { embeddingBag, embeddingBagLayersModel, type EmbeddingBagSpec } from './nn/embedding-bag.js';
 export { parseClinc150, parseBanking77, parseDomains, parseLabelledExamples, textExampleClasses, groupByLabel, type TextClass, type TextDataset, type LabelledText } from './data/text.js';

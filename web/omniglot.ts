@@ -1,5 +1,6 @@
 /** The few-shot page: draw or sample N symbols, adapt the run's meta-parameters, classify live. */
-import { Rng, FewShotDemo, adaptationOf, drawingToExample, decodeSamples, SAMPLES_FILE, type LabelledExamples, type OmniglotSamples, type RunSettings } from '../src/index.js';
+import { Rng } from '../src/index.js';
+import { FewShotDemo, adaptationOf, drawingToExample, decodeSamples, SAMPLES_FILE, type LabelledExamples, type OmniglotSamples, type RunSettings } from '../src/demo/index.js';
 import { selectBackend } from './backend.js';
 import { chooseRun, fetchJson, runUrl, showError } from './run-data.js';
 import { loadRunModel } from './run-model.js';

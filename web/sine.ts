@@ -3,7 +3,8 @@
  * Drawn on a plain 2-D canvas (by hand): clicks map to data coordinates and the curves redraw
  * at every step of an animation, which a declarative chart library does not make simpler.
  */
-import { Rng, adaptationOf, fitSine, type RunSettings, type SineFits } from '../src/index.js';
+import { Rng } from '../src/index.js';
+import { adaptationOf, fitSine, type RunSettings, type SineFits } from '../src/demo/index.js';
 import { selectBackend } from './backend.js';
 import { chooseRun, showError } from './run-data.js';
 import { loadRunModel } from './run-model.js';

@@ -79,7 +79,7 @@ const metaBatch = sine ? 1 : 5;
 // As the CLI: the pool only where threads help (not for the fused MLP kernel: --workers n >= 1
 // runs in this thread), and the pool's 'common' inner state for any --workers n >= 1.
 const threaded = await innerLoopOnThreads({ model, loss, layout: tasks }, innerOptimizer, { workers: metaBatch > 1 ? workers : 0, backend, kernels });
-const inThread = workers > 1 && threaded.threads === 1;
+const inThread = workers > 0 && !threaded.loop.threadsHelp;
 const rng = Rng.fromSeed(0);
 const theta = model.init(rng.fork());
 const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: 5, innerBatch: 10, metaBatch, innerOptimizer, innerLoop: threaded.loop, innerState: workers > 0 && metaBatch > 1 ? 'common' : 'chain' });

@@ -388,13 +388,17 @@ void divide_by(float *acc, float d, int n) {
   for (; i < n; i++) acc[i] /= d;
 }
 
-/* out = a + (b - a) t */
-void interpolate(float *out, const float *a, const float *b, float t, int n) {
+/* out = a - b */
+void subtract(float *out, const float *a, const float *b, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) STORE(out + i, wasm_f32x4_sub(LOAD(a + i), LOAD(b + i)));
+  for (; i < n; i++) out[i] = a[i] - b[i];
+}
+
+/* out = a + u t: the outer update theta + eps u (with u = b - a, the same bits as interpolate) */
+void add_scaled(float *out, const float *a, const float *u, float t, int n) {
   int i = 0;
   v128_t tv = wasm_f32x4_splat(t);
-  for (; i + 4 <= n; i += 4) {
-    v128_t av = LOAD(a + i);
-    STORE(out + i, wasm_f32x4_add(av, wasm_f32x4_mul(wasm_f32x4_sub(LOAD(b + i), av), tv)));
-  }
-  for (; i < n; i++) out[i] = a[i] + (b[i] - a[i]) * t;
+  for (; i + 4 <= n; i += 4) STORE(out + i, wasm_f32x4_add(LOAD(a + i), wasm_f32x4_mul(LOAD(u + i), tv)));
+  for (; i < n; i++) out[i] = a[i] + u[i] * t;
 }

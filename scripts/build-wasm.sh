@@ -47,6 +47,6 @@ build() {
 }
 
 mode="${1:-}"
-build fused-mlp FUSED_MLP_WASM_BASE64 mlp_adapt work_floats add_into divide_by interpolate
+build fused-mlp FUSED_MLP_WASM_BASE64 mlp_adapt work_floats add_into divide_by subtract add_scaled
 build fused-cnn FUSED_CNN_WASM_BASE64 cnn_adapt cnn_predict cnn_work_floats cnn_param_count cnn_add_into cnn_divide_by
 exit $status

@@ -9,6 +9,7 @@ import { useBackend } from '../src/core/backend.js';
 import { Rng } from '../src/core/rng.js';
 import { disposeParams, interpolate, meanParams, paramsFromHost, paramsToHost, subtract, type HostParams } from '../src/core/params.js';
 import { hostAddScaled, hostMean, hostSubtract } from '../src/core/host-params.js';
+import { fastHostAddScaled, fastHostMean, fastHostSubtract } from '../src/kernels/host-arithmetic.js';
 import { mapParams } from '../src/core/params.js';
 import { tf } from '../src/core/tf.js';
 
@@ -33,16 +34,19 @@ for (const backend of ['wasm', 'cpu'] as const) {
       const mean = meanParams(tensors);
       const expectedMean = await paramsToHost(mean);
       assertBitwise(hostMean(sets), expectedMean, `mean of ${n}`);
+      assertBitwise(fastHostMean(sets), expectedMean, `wasm mean of ${n}`);
       const t = rng.uniform(0, 1);
       const between = interpolate(tensors[0], mean, t);
       const expected = await paramsToHost(between);
       assertBitwise(hostAddScaled(sets[0], hostSubtract(expectedMean, sets[0]), () => t), expected, 'interpolation: a + t (b - a)');
       const diff = subtract(tensors[0], mean);
       assertBitwise(hostSubtract(sets[0], expectedMean), await paramsToHost(diff), 'difference');
+      assertBitwise(fastHostSubtract(sets[0], expectedMean), await paramsToHost(diff), 'wasm difference');
       // The outer update theta + eps u, as outer-update.ts does it on the device.
       const u = subtract(mean, tensors[0]);
       const stepped = mapParams(tensors[0], (p, name) => tf.tidy(() => tf.add(p, tf.mul(u[name], t))));
       assertBitwise(hostAddScaled(sets[0], await paramsToHost(u), () => t), await paramsToHost(stepped), 'theta + eps u');
+      assertBitwise(fastHostAddScaled(sets[0], await paramsToHost(u), () => t), await paramsToHost(stepped), 'wasm theta + eps u');
       assertBitwise(hostAddScaled(sets[0], await paramsToHost(u), () => t), expected, 'theta + eps (mean - theta) is the interpolation');
       [...tensors, mean, between, diff, u, stepped].forEach(disposeParams);
     }

@@ -10,7 +10,7 @@
  */
 import { tf } from '../core/tf.js';
 import { disposeParams, mapParams, meanParams, subtract } from '../core/params.js';
-import { hostAddScaled, hostMean, hostSubtract } from '../core/host-params.js';
+import { fastHostAddScaled, fastHostMean, fastHostSubtract } from '../kernels/host-arithmetic.js';
 import { ParamStore } from '../core/param-store.js';
 import { disposeOptimizerState, type OptimizerState } from '../core/optimizer-state.js';
 import type { Optimizer } from '../nn/optimizers.js';
@@ -25,12 +25,12 @@ export interface OuterUpdateOptions {
 
 /** a - b, on the host when `a` is there (the stores keep both inputs). */
 export function difference(a: ParamStore, b: ParamStore): ParamStore {
-  return a.onHost ? ParamStore.ofHost(hostSubtract(a.host, b.host)) : ParamStore.ofDevice(subtract(a.device, b.device));
+  return a.onHost ? ParamStore.ofHost(fastHostSubtract(a.host, b.host)) : ParamStore.ofDevice(subtract(a.device, b.device));
 }
 
 /** The element-wise mean, summed in list order then divided, on the host when every input is there. */
 export function meanOf(stores: readonly ParamStore[]): ParamStore {
-  if (stores.every((s) => s.onHost)) return ParamStore.ofHost(hostMean(stores.map((s) => s.host)));
+  if (stores.every((s) => s.onHost)) return ParamStore.ofHost(fastHostMean(stores.map((s) => s.host)));
   return ParamStore.ofDevice(meanParams(stores.map((s) => s.device)));
 }
 
@@ -42,7 +42,7 @@ export function applyOuterUpdate(theta: ParamStore, direction: ParamStore, eps: 
   const { metaOptimizer, metaStepScale } = options;
   const rate = (name: string) => (metaStepScale ? eps * scaleFor(metaStepScale, name) : eps);
   if (!metaOptimizer) {
-    if (direction.onHost) theta.setHost(hostAddScaled(theta.host, direction.host, rate));
+    if (direction.onHost) theta.setHost(fastHostAddScaled(theta.host, direction.host, rate));
     else theta.setDevice(mapParams(theta.device, (p, n) => tf.tidy(() => tf.add(p, tf.mul(direction.device[n], rate(n))))));
     return undefined;
   }

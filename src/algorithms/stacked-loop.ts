@@ -12,6 +12,7 @@
  * averaged) is taken once over all T x batch examples, scaled by T when averaged; any other loss
  * function once per task.
  */
+import { fastHostMean } from '../kernels/host-arithmetic.js';
 import { tf, tidy } from '../core/tf.js';
 import { disposeParams, mapParams, paramNames, paramsFromList, paramsToHost, paramsToList, type HostParams, type ParamSet } from '../core/params.js';
 import { disposeOptimizerState, stateToHost, type HostOptimizerState, type OptimizerState } from '../core/optimizer-state.js';
@@ -149,6 +150,6 @@ export class StackedLoop implements InnerLoop {
     // Reduced on the host in task order, as the worker pool reduces its threads' tasks.
     const each = jobs.map((_, t) => unstackHost(phi, t, jobs.length));
     const ends = jobs.map((_, t) => unstackState(endState, t, jobs.length));
-    return hostTasksResult(each, ends, options, lossSum[0]);
+    return hostTasksResult(each, ends, options, lossSum[0], fastHostMean);
   }
 }

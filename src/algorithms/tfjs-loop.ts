@@ -8,6 +8,7 @@ import { tf } from '../core/tf.js';
 import { meanParams, disposeParams, cloneParams, type ParamSet } from '../core/params.js';
 import { cloneOptimizerState, disposeOptimizerState, stateToHostSync, type OptimizerState } from '../core/optimizer-state.js';
 import { hostMeanState } from '../core/host-params.js';
+import { fastHostMean } from '../kernels/host-arithmetic.js';
 import { ParamStore, StateStore } from '../core/param-store.js';
 import type { AdaptJob, AdaptTasksOptions, AdaptTasksResult, InnerLoop } from '../core/inner-loop.js';
 import type { Model } from '../nn/model.js';
@@ -86,7 +87,7 @@ export class TfjsLoop implements InnerLoop {
     // The mean of the end states on the host, as the worker pool reduces them (the same bits).
     const hostEnds = ends.map(stateToHostSync);
     ends.forEach(disposeOptimizerState);
-    const endState = mode === 'chain' ? StateStore.ofDevice(chained!) : mode === 'common' ? StateStore.ofHost(hostMeanState(hostEnds)) : undefined;
+    const endState = mode === 'chain' ? StateStore.ofDevice(chained!) : mode === 'common' ? StateStore.ofHost(hostMeanState(hostEnds, fastHostMean)) : undefined;
     const eachState = keep === 'each' && mode === 'common' ? hostEnds.map((s) => StateStore.ofHost(s)) : undefined;
     if (keep === 'each') return { each: adapted.map((p) => ParamStore.ofDevice(p)), eachState, state: endState, lossSum };
     if (adapted.length === 1) return { mean: ParamStore.ofDevice(adapted[0]), state: endState, lossSum };

@@ -82,10 +82,11 @@ export interface InnerLoop {
 /**
  * The result from each task's adapted parameters and end state on the host, reduced in task
  * order (the mean summed, then divided; the end state by the mode's rule): what the host
- * implementations (stacked copies, the pool, a kernel's task-by-task path) return.
+ * implementations (stacked copies, the pool, a kernel's task-by-task path) return. `mean` may be
+ * a faster one with hostMean's bits (src/kernels/host-arithmetic.ts).
  */
-export function hostTasksResult(phis: HostParams[], ends: HostOptimizerState[], { mode, keep = 'mean' }: AdaptTasksOptions, lossSum: number): AdaptTasksResult {
-  const state = mode === 'fresh' ? undefined : StateStore.ofHost(mode === 'chain' ? ends.at(-1)! : hostMeanState(ends));
-  if (keep === 'mean') return { mean: ParamStore.ofHost(hostMean(phis)), state, lossSum };
+export function hostTasksResult(phis: HostParams[], ends: HostOptimizerState[], { mode, keep = 'mean' }: AdaptTasksOptions, lossSum: number, mean = hostMean): AdaptTasksResult {
+  const state = mode === 'fresh' ? undefined : StateStore.ofHost(mode === 'chain' ? ends.at(-1)! : hostMeanState(ends, mean));
+  if (keep === 'mean') return { mean: ParamStore.ofHost(mean(phis)), state, lossSum };
   return { each: phis.map((p) => ParamStore.ofHost(p)), eachState: mode === 'common' ? ends.map((s) => StateStore.ofHost(s)) : undefined, state, lossSum };
 }

@@ -7,6 +7,7 @@
  * its model's parameters are named and shaped, lays out its scratch memory and calls its kernel
  * for one job.
  */
+import { fastHostMean } from './host-arithmetic.js';
 import type { HostParams } from '../core/params.js';
 import type { HostOptimizerState } from '../core/optimizer-state.js';
 import { ParamStore, StateStore } from '../core/param-store.js';
@@ -259,6 +260,6 @@ export abstract class FusedLoop implements InnerLoop {
     }
     const each: FusedResult[] = [];
     for (const job of jobs) each.push(this.adapt(theta.host, mode === 'chain' ? (each.at(-1)?.state ?? start) : start, job));
-    return hostTasksResult(each.map((r) => r.phi), each.map((r) => r.state), { mode, keep }, each.reduce((sum, r) => sum + r.lossSum, 0));
+    return hostTasksResult(each.map((r) => r.phi), each.map((r) => r.state), { mode, keep }, each.reduce((sum, r) => sum + r.lossSum, 0), fastHostMean);
   }
 }

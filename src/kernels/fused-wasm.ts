@@ -14,6 +14,8 @@ export interface FusedExports {
   work_floats: (layers: number, sizes: number, batch: number) => number;
   add_into: (acc: number, x: number, n: number) => void;
   divide_by: (acc: number, d: number, n: number) => void;
+  subtract: (out: number, a: number, b: number, n: number) => void;
+  add_scaled: (out: number, a: number, u: number, t: number, n: number) => void;
 }
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {

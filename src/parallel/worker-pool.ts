@@ -12,6 +12,7 @@
  * sampled tasks do). A worker that fails or exits rejects the pending request with an error
  * naming it, and the pool refuses further work (no hang).
  */
+import { fastHostMean } from '../kernels/host-arithmetic.js';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { tf } from '../core/tf.js';
@@ -169,7 +170,7 @@ export class AdaptPool implements InnerLoop {
     if (failed) throw failed.reason;
     const parts = settled.map((r) => (r as PromiseFulfilledResult<ChunkResult>).value);
     const lossSum = parts.reduce((sum, p) => sum + p.lossSum, 0);
-    return hostTasksResult(parts.flatMap((p) => p.phis), parts.flatMap((p) => p.states ?? []), options, lossSum);
+    return hostTasksResult(parts.flatMap((p) => p.phis), parts.flatMap((p) => p.states ?? []), options, lossSum, fastHostMean);
   }
 
   async close(): Promise<void> {

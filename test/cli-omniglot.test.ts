@@ -12,18 +12,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { PRESETS } from '../src/cli/presets.js';
 import { assertOneLineUsageError, cliWith, hashTree, readJson } from './support/cli.js';
+import { OMNIGLOT_DATA as DATA, omniglotRequirement } from './support/require.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-// dist/test/<this>.js -> the repository root is two levels up.
-const REPO = resolve(HERE, '..', '..');
-const DATA = resolve(REPO, '..', 'shared', 'data', 'omniglot');
-const present = existsSync(join(DATA, 'images_background.zip')) && existsSync(join(DATA, 'images_evaluation.zip'));
-const skip = present ? false : `the Omniglot archives are not at ${DATA}`;
+const skip = omniglotRequirement();
 
 let root: string;
 let cacheDir: string;

@@ -9,10 +9,11 @@ import { encode } from 'fast-png';
 import { drawingToExample, exampleToBytes } from '../src/demo/drawing.js';
 import { omniglotPixels } from '../src/data/omniglot.js';
 import { Rng } from '../src/core/rng.js';
-import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { readZip } from '../src/data/zip.js';
 import { decodePngImage } from '../src/data/image.js';
+import { OMNIGLOT_DATA, omniglotRequirement } from './support/require.js';
 
 /** A 105x105 black-on-white drawing with anti-aliased grey edges, as RGBA bytes. */
 function drawing(seed: number): Uint8ClampedArray {
@@ -79,9 +80,9 @@ test('alpha is ignored like the loader does: an opaque white canvas is all backg
   assert.ok(drawingToExample({ width: 105, height: 105, data: rgba }).every((v) => v === 0));
 });
 
-const ARCHIVE = new URL('../../../shared/data/omniglot/images_evaluation.zip', import.meta.url);
+const ARCHIVE = join(OMNIGLOT_DATA, 'images_evaluation.zip');
 
-test('real Omniglot drawings: the PNG through the loader and its pixels as canvas RGBA agree', { skip: existsSync(ARCHIVE) ? false : 'the Omniglot archives are not in ../shared/data/omniglot' }, async () => {
+test('real Omniglot drawings: the PNG through the loader and its pixels as canvas RGBA agree', { skip: omniglotRequirement(['images_evaluation.zip']) }, async () => {
   const entries = readZip(new Uint8Array(await readFile(ARCHIVE)), 'images_evaluation.zip').filter((e) => e.name.endsWith('.png')).slice(0, 20);
   assert.equal(entries.length, 20);
   for (const entry of entries) {

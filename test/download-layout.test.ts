@@ -6,12 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { zipSync } from 'fflate';
+import { join } from 'node:path';
 import {
   inspectOmniglotZip,
   LayoutError,
@@ -24,9 +21,11 @@ import {
   verifyOmniglotArchive,
   type OmniglotArchiveSpec,
 } from '../src/io/download.js';
+import { layoutEntries, PNG, without, zip } from './support/omniglot-zip.js';
+import { OMNIGLOT_DATA as DATA, omniglotRequirement } from './support/require.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const DATA = resolve(REPO, '../shared/data/omniglot');
+/** The real archives' test: skipped without them, or this file fails under REPTILE_REQUIRE_DATA=1. */
+const noRealArchives = omniglotRequirement();
 
 /** A tiny two-alphabet layout, so generated zips stay small. */
 const TINY: OmniglotArchiveSpec = {
@@ -37,32 +36,6 @@ const TINY: OmniglotArchiveSpec = {
   drawingsPerCharacter: 20,
   drawings: 100,
 };
-
-const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** The entries of a complete archive of `spec` (with directory entries, as the official zips have). */
-function layoutEntries(spec: OmniglotArchiveSpec, top = spec.split): Record<string, Uint8Array> {
-  const entries: Record<string, Uint8Array> = { [`${top}/`]: new Uint8Array(0) };
-  for (const [alphabet, count] of Object.entries(spec.alphabets)) {
-    entries[`${top}/${alphabet}/`] = new Uint8Array(0);
-    for (let c = 1; c <= count; c++) {
-      const character = `character${String(c).padStart(2, '0')}`;
-      entries[`${top}/${alphabet}/${character}/`] = new Uint8Array(0);
-      for (let d = 1; d <= spec.drawingsPerCharacter; d++) {
-        entries[`${top}/${alphabet}/${character}/${String(c).padStart(4, '0')}_${String(d).padStart(2, '0')}.png`] = PNG;
-      }
-    }
-  }
-  return entries;
-}
-
-function without(entries: Record<string, Uint8Array>, prefix: string): Record<string, Uint8Array> {
-  return Object.fromEntries(Object.entries(entries).filter(([name]) => !name.startsWith(prefix)));
-}
-
-function zip(entries: Record<string, Uint8Array>): Uint8Array {
-  return zipSync(entries, { level: 0 });
-}
 
 describe('Omniglot layout from the central directory', () => {
   test('a complete generated archive passes; macOS metadata and hidden files are ignored', () => {
@@ -144,8 +117,7 @@ describe('Omniglot layout from the central directory', () => {
       });
     });
 
-    const real = OMNIGLOT_ARCHIVES.every((a) => existsSync(join(DATA, a.file)));
-    test('the real archives are complete: 964 + 659 characters, 19280 + 13180 drawings', { skip: real ? false : `Omniglot archives not found in ${DATA}` }, async () => {
+    test('the real archives are complete: 964 + 659 characters, 19280 + 13180 drawings', { skip: noRealArchives }, async () => {
       const counts = [];
       for (const spec of OMNIGLOT_ARCHIVES) {
         const layout = await verifyOmniglotArchive(join(DATA, spec.file), spec);

@@ -9,18 +9,15 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { cliWith, killRunningClis, startCli } from './support/cli.js';
 import { startServed, waitForOutput } from './support/served.js';
 import { drawStrokes, noChromium, openBrowser, type Browser } from './support/browser.js';
+import { OMNIGLOT_DATA as DATA, omniglotRequirement } from './support/require.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const DATA = resolve(REPO, '..', 'shared', 'data', 'omniglot');
-const noData = existsSync(join(DATA, 'images_background.zip')) && existsSync(join(DATA, 'images_evaluation.zip')) ? false : `the Omniglot archives are not at ${DATA}`;
+const noData = omniglotRequirement();
 
 let root: string;
 let shots: string;

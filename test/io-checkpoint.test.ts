@@ -5,12 +5,13 @@
  * (a concurrent reader and a writer killed at any moment only ever see a whole checkpoint, and a
  * failed write leaves the previous one alone); nothing leaks tensors.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import fsp, { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tf } from '../src/core/tf.js';
 import { useBackend } from '../src/core/backend.js';
@@ -288,24 +289,50 @@ describe('writes are atomic', () => {
     assert.deepEqual(await readdir(d), ['checkpoint']);
   });
 
-  test('a save into a read-only directory fails and leaves the existing checkpoint', { skip: process.getuid?.() === 0 ? 'root ignores directory permissions' : false }, async () => {
+  test('a save that cannot be written (read-only directory, disk full, rename refused) fails and leaves the existing checkpoint', async () => {
     const d = await fresh();
     const path = join(d, 'state.bin');
     const c = makeCheckpoint();
     await saveCheckpoint(path, c);
     const before = await readFile(path);
-    await chmod(d, 0o555);
+    // The failures are injected into node:fs/promises (its named exports follow the module object
+    // after syncBuiltinESMExports), for the save's temporary file only: root bypasses a chmod.
+    const { writeFile: realWriteFile } = fsp;
+    const temporary = (file: unknown) => typeof file === 'string' && basename(file).startsWith('.state.bin.');
+    const failure = (code: string) => Object.assign(new Error(`${code}: injected`), { code });
+    const failures: [string, string, () => { mock: { restore(): void } }][] = [
+      ['read-only directory', 'EACCES', () => mock.method(fsp, 'writeFile', async (file: string, data: Uint8Array) => {
+        if (temporary(file)) throw failure('EACCES');
+        return realWriteFile(file, data);
+      })],
+      ['disk full after half of the bytes', 'ENOSPC', () => mock.method(fsp, 'writeFile', async (file: string, data: Uint8Array) => {
+        if (!temporary(file)) return realWriteFile(file, data);
+        await realWriteFile(file, data.subarray(0, data.length >> 1));
+        throw failure('ENOSPC');
+      })],
+      ['rename refused', 'EACCES', () => mock.method(fsp, 'rename', async () => {
+        throw failure('EACCES');
+      })],
+    ];
     try {
-      await assert.rejects(saveCheckpoint(path, { ...c, iteration: 1 }));
+      for (const [name, code, inject] of failures) {
+        const injected = inject();
+        syncBuiltinESMExports();
+        try {
+          await assert.rejects(saveCheckpoint(path, { ...c, iteration: 1 }), { code }, name);
+        } finally {
+          injected.mock.restore();
+          syncBuiltinESMExports();
+        }
+        assert.deepEqual(await readFile(path), before, name);
+        assert.deepEqual(await readdir(d), ['state.bin'], name);
+      }
     } finally {
-      await chmod(d, 0o755);
       disposeCheckpoint(c);
     }
-    assert.deepEqual(await readFile(path), before);
-    assert.deepEqual(await readdir(d), ['state.bin']);
   });
 
-  test('a reader never sees a partial checkpoint while another process rewrites it, nor after that process is killed mid-write', async () => {
+  test('a reader never sees a partial checkpoint while another process rewrites it, nor after that process is killed mid-write', { timeout: 300_000 }, async () => {
     const d = await fresh();
     const path = join(d, 'state.bin');
     const script = join(d, 'writer.mjs');
@@ -328,9 +355,12 @@ for (let i = 0; ; i++) {
     const child = spawn(process.execPath, [script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
     let saved = -1;
+    let firstSave: () => void;
+    const firstSaved = new Promise<void>((res) => (firstSave = res));
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       const m = /saved (\d+)\n$/.exec(s);
       if (m) saved = Number(m[1]);
+      if (saved >= 0) firstSave();
     });
     const check = async (what: string) => {
       const c = await loadCheckpoint(path).catch((error: Error) => assert.fail(`${what}: ${error.message}`));
@@ -344,14 +374,15 @@ for (let i = 0; ; i++) {
       return c.iteration;
     };
     try {
-      const deadline = Date.now() + 20_000;
-      while (saved < 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      assert.ok(saved >= 0, 'the writer never saved a checkpoint');
-      // Read concurrently with the writes, then kill it at an arbitrary moment.
+      // (Once it has saved, its later end, killed below, is no failure.)
+      await Promise.race([firstSaved, exited.then((signal) => assert.ok(saved >= 0, `the writer ended (${signal}) before it saved a checkpoint`))]);
+      // Read concurrently with the writes until the reader has seen several saves, then kill the
+      // writer at an arbitrary moment.
       const seen = new Set<number>();
-      const readUntil = Date.now() + 1500;
-      while (Date.now() < readUntil) seen.add(await check('concurrent read'));
-      assert.ok(seen.size >= 2, `the reader should see several saves, saw ${[...seen]}`);
+      while (seen.size < 3) {
+        assert.equal(child.exitCode ?? child.signalCode, null, 'the writer ended while the reader was reading');
+        seen.add(await check('concurrent read'));
+      }
       child.kill('SIGKILL');
       assert.equal(await exited, 'SIGKILL');
       const last = await check('after SIGKILL');

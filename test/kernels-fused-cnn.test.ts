@@ -10,7 +10,7 @@
  *
  * Both builds of the kernel are tested: the native addon (built when the package is installed;
  * where it could not be, its cases are skipped, unless REPTILE_REQUIRE_NATIVE=1 (CI) makes its
- * absence a failure) and the WebAssembly build (always).
+ * absence a failure: test/support/require.ts) and the WebAssembly build (always).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,12 +29,13 @@ import { stateToHost } from '../src/core/optimizer-state.js';
 import { minibatchIndices, type ExampleLayoutSource, type Examples } from '../src/tasks/task.js';
 import { FusedCnn, fusedCnnSupports } from '../src/kernels/fused-cnn.js';
 import { nativeKernels, nativeKernelsStatus } from '../src/kernels/fused-native.js';
+import { requirement } from './support/require.js';
 
 await useBackend('cpu');
 
 const built = nativeKernels() !== undefined;
 const BUILDS = [
-  { build: 'native', skip: built || process.env.REPTILE_REQUIRE_NATIVE === '1' ? false : `the native addon is ${nativeKernelsStatus()}` },
+  { build: 'native', skip: requirement('native', built, `the native addon is ${nativeKernelsStatus()}`) },
   { build: 'wasm', skip: false },
 ] as const;
 
@@ -44,10 +45,6 @@ function create(build: 'native' | 'wasm', ...[model, loss, optimizer, targetSize
   if (fused) assert.equal(fused.name, `fused-cnn-${build}`);
   return fused;
 }
-
-test('the native addon is built where CI requires it', { skip: process.env.REPTILE_REQUIRE_NATIVE !== '1' }, () => {
-  assert.ok(built, `native addon: ${nativeKernelsStatus()}`);
-});
 
 interface Case {
   name: string;

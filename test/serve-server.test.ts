@@ -162,7 +162,7 @@ test('metrics.jsonl parsing leaves a half-written last line for later', () => {
   assert.throws(() => parseMetrics('{oops}\n'), /line 1/);
 });
 
-test('server-sent events: points as they are appended (a cut line once complete), then the finished state', async () => {
+test('server-sent events: points as they are appended (a cut line once complete), then the finished state', { timeout: 120_000 }, async () => {
   const { port } = new URL(server.url);
   const dir = join(root, 'runs', 'running');
   const events: { type: string; data: any }[] = [];
@@ -171,6 +171,13 @@ test('server-sent events: points as they are appended (a cut line once complete)
   });
   assert.equal(stream.headers['content-type'], 'text/event-stream');
   let buffer = '';
+  // Woken on every chunk and when the stream closes; waitFor checks its condition then.
+  let wake = () => {};
+  let closed = false;
+  stream.on('close', () => {
+    closed = true;
+    wake();
+  });
   stream.setEncoding('utf8').on('data', (chunk: string) => {
     buffer += chunk;
     let end;
@@ -181,10 +188,13 @@ test('server-sent events: points as they are appended (a cut line once complete)
       const data = /^data: (.*)$/m.exec(block)?.[1];
       if (type && data) events.push({ type, data: JSON.parse(data) });
     }
+    wake();
   });
   const waitFor = async (what: () => boolean, label: string) => {
-    for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25));
-    assert.ok(what(), label);
+    while (!what()) {
+      assert.ok(!closed, `the event stream closed before ${label}`);
+      await new Promise<void>((r) => (wake = r));
+    }
   };
   const iterations = () => events.filter((e) => e.type === 'metrics').flatMap((e) => e.data.map((p: any) => p.iteration));
   await waitFor(() => iterations().length === 1, 'the complete line');

@@ -5,19 +5,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Rng } from '../src/core/rng.js';
 import { SineDistribution } from '../src/tasks/sine.js';
 import { TaskPool } from '../src/tasks/task-pool.js';
 import { assertOneLineUsageError, cliWith, readJson, readJsonLines } from './support/cli.js';
+import { OMNIGLOT_DATA as DATA, omniglotRequirement } from './support/require.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const DATA = resolve(REPO, '..', 'shared', 'data', 'omniglot');
-const skipOmniglot = existsSync(join(DATA, 'images_background.zip')) ? false : `the Omniglot archives are not at ${DATA}`;
+const skipOmniglot = omniglotRequirement();
 
 let root: string;
 const { runCli, runOk } = cliWith(() => ({ env: { REPTILE_CACHE_DIR: join(root, 'cache'), REPTILE_DEBUG: '' } }));

@@ -1,16 +1,17 @@
 /**
  * Debian's Chromium driven by playwright-core, headless, with a fresh profile and nothing that
- * reaches out to the network by itself. Tests that need it skip when /usr/bin/chromium is absent
- * (.ci/run installs it).
+ * reaches out to the network by itself. Tests that need it skip when /usr/bin/chromium is absent,
+ * or fail when REPTILE_REQUIRE_BROWSER=1 (.ci/run installs it and sets that).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { requirement } from './require.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const noChromium: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium)`;
+export const noChromium = requirement('browser', existsSync(CHROMIUM), `${CHROMIUM} is not installed (apt-get install -y chromium)`);
 
 export interface Browser {
   context: BrowserContext;

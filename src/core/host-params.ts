@@ -36,11 +36,14 @@ export function hostMean(sets: readonly HostParams[]): HostParams {
   });
 }
 
-/** The element-wise mean of optimizer states that took the same number of steps. */
+/**
+ * The element-wise mean of optimizer states (the inner-loop contract's mode 'common'); its step
+ * count is the last state's, as the kernels count on (tasks of a meta-batch take equal steps).
+ */
 export function hostMeanState(states: readonly HostOptimizerState[], mean: (sets: readonly HostParams[]) => HostParams = hostMean): HostOptimizerState {
   const slots: HostOptimizerState['slots'] = {};
   for (const name of Object.keys(states[0].slots)) slots[name] = mean(states.map((s) => s.slots[name]));
-  return { step: states[0].step, slots };
+  return { step: states[states.length - 1].step, slots };
 }
 
 /**

@@ -28,7 +28,8 @@ export interface AdaptJob {
  * - 'chain': task i + 1 starts from task i's end state, the first from `state` (a fresh one when
  *   undefined); the last task's end state comes back (the original code's serial loop);
  * - 'common': every task starts from `state` (fresh when undefined); the element-wise mean of the
- *   end states comes back (what threads adapting tasks in parallel compute);
+ *   end states comes back, with the last task's step count (what threads adapting tasks in
+ *   parallel compute);
  * - 'fresh': every task starts from a fresh state; no state comes back.
  */
 export type InnerStateMode = 'chain' | 'common' | 'fresh';
@@ -44,7 +45,7 @@ export interface AdaptTasksResult {
   mean?: ParamStore;
   /** keep 'each': each task's adapted parameters, in task order. */
   each?: ParamStore[];
-  /** keep 'each': each task's end state, in task order (modes 'chain' and 'common'). */
+  /** keep 'each' in mode 'common': each task's end state, in task order (what the pool reduces). */
   eachState?: StateStore[];
   /** The end state by the mode's rule (undefined for 'fresh'). */
   state: StateStore | undefined;

@@ -7,7 +7,8 @@
  * Tasks go to threads in contiguous chunks and come back in task order; every thread runs the
  * inner loop the factory chooses for the same recipe on the same backend, and the reduction
  * (the mean of the adapted parameters and of the end states) is summed in task order, so results
- * do not depend on N: they are bitwise those of one thread. Task examples are transferred to the
+ * do not depend on N: parameters and states are bitwise those of one thread (the loss sum, a
+ * diagnostic summed per thread, to rounding). Task examples are transferred to the
  * worker, not copied; the data set itself never leaves the main thread (only the examples of the
  * sampled tasks do). A worker that fails or exits rejects the pending request with an error
  * naming it, and the pool refuses further work (no hang).
@@ -153,7 +154,7 @@ export class AdaptPool implements InnerLoop {
 
   /**
    * The contract, split across the threads ('chain' cannot be split: the main thread runs it).
-   * Results are in job order and bitwise the same whatever the pool size.
+   * Results are in job order; parameters and states bitwise the same whatever the pool size.
    */
   async adaptTasks(theta: ParamStore, state: StateStore | undefined, jobs: readonly AdaptJob[], options: AdaptTasksOptions): Promise<AdaptTasksResult> {
     const { mode } = options;

@@ -148,6 +148,27 @@ describe('reptile train --resume', { concurrency: true }, () => {
     assert.deepEqual(await hashTree(d), before, 'the run directory is unchanged');
   });
 
+  test('a malformed test hook, or a point the run never reaches, is a one-line usage error that writes nothing', async () => {
+    const cases: [string, Record<string, string>, (string | RegExp)[]][] = [
+      ['no such point', { REPTILE_TEST_KILL_AT: 'soon' }, ['REPTILE_TEST_KILL_AT=soon', 'training:<phase>:<iteration>']],
+      ['no iteration', { REPTILE_TEST_KILL_AT: 'training:0' }, ['REPTILE_TEST_KILL_AT=training:0', 'not a point']],
+      ['iteration 0', { REPTILE_TEST_KILL_AT: 'evaluation:0:0' }, ['not a point']],
+      ['past the end', { REPTILE_TEST_KILL_AT: 'training:0:301' }, ['training:0:301', '300 meta-iterations']],
+      ['no such phase', { REPTILE_TEST_KILL_AT: 'training:maml:10' }, ['training:maml:10', '0 (reptile), 1 (joint)']],
+      ['no evaluation there', { REPTILE_TEST_KILL_AT: 'evaluation:0:120' }, ['evaluation:0:120', '--eval-interval 50']],
+      ['no checkpoint there', { REPTILE_TEST_PAUSE_AT: 'checkpoint-write:1:70', REPTILE_TEST_PAUSE_FILE: join(root, 'go') }, ['REPTILE_TEST_PAUSE_AT=checkpoint-write:1:70', '--checkpoint-interval 50']],
+      ['a pause without its file', { REPTILE_TEST_PAUSE_AT: 'training:0:10' }, ['REPTILE_TEST_PAUSE_FILE']],
+    ];
+    const results = await Promise.all(cases.map(([, env], i) => runCli(['train', 'sine', ...RUN, '--out', join(root, `hook-${i}`)], { env })));
+    results.forEach((result, i) => {
+      assertOneLineUsageError(result, cases[i][2], cases[i][0]);
+      assert.ok(!existsSync(join(root, `hook-${i}`)), `${cases[i][0]}: no run directory`);
+    });
+    // The model export is followed by a baseline phase only.
+    const alone = await runCli(['train', 'sine', ...RUN, '--baseline', 'none', '--out', join(root, 'hook-alone')], { env: { REPTILE_TEST_KILL_AT: 'model-export' } });
+    assertOneLineUsageError(alone, ['model-export', '--baseline none'], 'model-export without a baseline');
+  });
+
   test('--resume with a benchmark or any setting is a usage error that changes nothing', async () => {
     const a = await referenceRun();
     const before = await hashTree(a);

@@ -1,76 +1,36 @@
 /**
- * `reptile train --resume DIR`: a run killed with SIGKILL at any moment (during the algorithm
- * phase, between the phases, during the baseline phase) and resumed, possibly several times,
- * ends with the same summary numbers, metrics.jsonl (but elapsedSeconds), model and charts as an
- * uninterrupted run. A run killed before its first checkpoint, a directory without a run, extra
- * settings and damaged checkpoints are one-line usage errors (exit 2) that change nothing.
+ * `reptile train --resume DIR`: a run killed with SIGKILL at any point (after a meta-iteration of
+ * the algorithm phase, after an evaluation before its checkpoint, during a checkpoint write, after
+ * the model export between the phases, during the baseline phase) and resumed, possibly several
+ * times, ends with the same summary numbers, metrics.jsonl (but elapsedSeconds), model and charts
+ * as an uninterrupted run. Every kill is the run's own, at a named point (the test hook
+ * REPTILE_TEST_KILL_AT, docs/cli.md), so no test depends on timing. A run killed before its first
+ * checkpoint, a directory without a run, extra settings and damaged checkpoints are one-line
+ * usage errors (exit 2) that change nothing.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertOneLineUsageError, hashTree, killRunningClis, readJson, runCli, runOk, startCli, type CliResult } from './support/cli.js';
+import {
+  assertOneLineUsageError,
+  assertSameResults as assertSameRun,
+  checkpointAt,
+  hashTree,
+  killRunningClis,
+  readJson,
+  readJsonLines,
+  runCli,
+  runKilledAt,
+  runOk,
+  type CliResult,
+} from './support/cli.js';
 
 /** A tiny sine run; the Adam outer update gives the algorithm phase optimizer state to restore. */
 const SETTINGS = ['--meta-iters', '300', '--eval-interval', '50', '--eval-samples', '20', '--eval-interval-samples', '5', '--eval-iters', '8', '--seed', '5', '--meta-optimizer', 'adam'];
 const RUN = [...SETTINGS, '--checkpoint-interval', '50'];
-
-/**
- * Starts `args`, polls `moment` every few milliseconds and kills the process with SIGKILL as soon
- * as it holds. Fails if the process ends first.
- */
-async function killWhen(args: string[], what: string, moment: () => boolean): Promise<void> {
-  const run = startCli(args);
-  let ended = false;
-  void run.done.then(() => (ended = true));
-  try {
-    while (!ended && !moment()) await new Promise((r) => setTimeout(r, 3));
-    if (!ended) run.child.kill('SIGKILL');
-    const result = await run.done;
-    assert.equal(result.signal, 'SIGKILL', `reptile ${args.join(' ')} ended (${result.code}) before the moment "${what}":\n${result.stderr}`);
-  } finally {
-    run.child.kill('SIGKILL');
-  }
-}
-
-function metricLines(dir: string): { algorithm: string; iteration: number }[] {
-  let text = '';
-  try {
-    text = readFileSync(join(dir, 'metrics.jsonl'), 'utf8');
-  } catch {
-    return [];
-  }
-  const out = [];
-  for (const line of text.split('\n')) {
-    try {
-      if (line.trim()) out.push(JSON.parse(line));
-    } catch {
-      // a line being written
-    }
-  }
-  return out;
-}
-
-/** Phase and iteration of the run's checkpoint, read from its JSON header (no TensorFlow needed). */
-function checkpointAt(dir: string): { phase: number; iteration: number } | undefined {
-  const path = join(dir, 'checkpoint', 'state.bin');
-  if (!existsSync(path)) return undefined;
-  const bytes = readFileSync(path);
-  const header = JSON.parse(bytes.subarray(12, 12 + bytes.readUInt32LE(8)).toString('utf8'));
-  return { phase: header.extra.phase, iteration: header.iteration };
-}
-
-async function metricsWithoutTime(dir: string): Promise<Record<string, unknown>[]> {
-  const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8')).split('\n').filter((l) => l.trim() !== '');
-  return lines.map((l) => {
-    const m = JSON.parse(l);
-    assert.equal(typeof m.elapsedSeconds, 'number');
-    delete m.elapsedSeconds;
-    return m;
-  });
-}
 
 let root: string;
 let runA: string;
@@ -94,46 +54,67 @@ async function referenceRun(): Promise<string> {
   return runA;
 }
 
-/** B's results are A's: summary numbers, metrics but their times, model, charts. */
+/** B's results are A's (summary numbers, metrics but their times, model, charts); both phases evaluated 6 times. */
 async function assertSameResults(a: string, b: string): Promise<void> {
-  const [sa, sb] = [await readJson(join(a, 'summary.json')), await readJson(join(b, 'summary.json'))];
-  for (const key of ['benchmark', 'algorithm', 'metaIters', 'eval']) assert.deepEqual(sb[key], sa[key], `summary.json ${key}`);
-  assert.ok(sa.baseline, 'the reference run has a baseline');
-  assert.equal(sb.baseline?.algorithm, sa.baseline.algorithm, 'summary.json baseline.algorithm');
-  assert.deepEqual(sb.baseline?.eval, sa.baseline.eval, 'summary.json baseline.eval');
-  const [ma, mb] = [await metricsWithoutTime(a), await metricsWithoutTime(b)];
-  assert.equal(mb.length, ma.length, 'number of metrics.jsonl lines');
-  assert.deepEqual(mb, ma, 'metrics.jsonl without elapsedSeconds');
-  assert.equal(ma.length, 12, '6 evaluation points per phase');
-  for (const f of ['model/weights.bin', 'model/model.json', 'charts/learning-curve.svg', 'charts/fits.svg']) {
-    assert.ok((await readFile(join(b, f))).equals(await readFile(join(a, f))), `${f} differs from the uninterrupted run's`);
-  }
+  assert.ok((await readJson(join(a, 'summary.json'))).baseline, 'the reference run has a baseline');
+  await assertSameRun(a, b);
+  assert.equal((await readJsonLines(join(a, 'metrics.jsonl'))).length, 12, '6 evaluation points per phase');
+}
+
+/** The temporary files a checkpoint write left in the run's checkpoint/ folder. */
+async function temporaries(dir: string): Promise<string[]> {
+  return (await readdir(join(dir, 'checkpoint'))).filter((f) => f.endsWith('.tmp'));
 }
 
 describe('reptile train --resume', { concurrency: true }, () => {
+  // Points of a run, each killed there once (in its own run directory) and resumed to the end; the
+  // chained test below kills one run after an evaluation, after the model export and after a
+  // baseline evaluation. The checkpoint a kill leaves is exact: the hook fires at a named point.
+  const points: { point: string; where: string; checkpoint: { phase: number; iteration: number }; check?: (dir: string) => Promise<void> }[] = [
+    { point: 'training:0:130', where: 'after a meta-iteration of the algorithm phase, between evaluations', checkpoint: { phase: 0, iteration: 100 } },
+    {
+      point: 'checkpoint-write:0:200',
+      where: 'during a checkpoint write (written, not renamed)',
+      checkpoint: { phase: 0, iteration: 150 },
+      check: async (dir) => assert.equal((await temporaries(dir)).length, 1, 'the half-done write left its temporary file'),
+    },
+    { point: 'training:joint:120', where: 'during the baseline phase', checkpoint: { phase: 1, iteration: 100 } },
+    { point: 'checkpoint-write:1:300', where: "during the baseline's last checkpoint write", checkpoint: { phase: 1, iteration: 250 } },
+  ];
+  for (const { point, where, checkpoint, check } of points) {
+    test(`killed ${where} (${point}), then resumed: same results as without interruption`, async () => {
+      const dir = join(root, `at-${point.replace(/:/g, '-')}`);
+      await runKilledAt(['train', 'sine', ...RUN, '--out', dir], point);
+      assert.deepEqual(checkpointAt(dir), checkpoint, `the checkpoint a kill at ${point} leaves`);
+      assert.ok(!existsSync(join(dir, 'summary.json')));
+      await check?.(dir);
+      const last = await runOk(['train', '--resume', dir]);
+      assert.match(last.stdout, /meta-iterations\/s/);
+      assert.deepEqual(await temporaries(dir), [], 'no temporary file is left');
+      await assertSameResults(await referenceRun(), dir);
+    });
+  }
+
   test('killed during the algorithm phase, between the phases and during the baseline, then resumed each time: same results as without interruption', async () => {
     const b = join(root, 'B');
     const resume = ['train', '--resume', b];
 
-    // 1. During the algorithm phase, right after an evaluation point was written and (possibly)
-    //    before its checkpoint: metrics.jsonl may hold a line newer than the checkpoint.
-    await killWhen(['train', 'sine', ...RUN, '--out', b], 'reptile evaluated at 100', () =>
-      metricLines(b).some((m) => m.algorithm === 'reptile' && m.iteration >= 100),
-    );
-    const first = checkpointAt(b);
-    assert.ok(first && first.phase === 0 && first.iteration >= 50 && first.iteration < 300, `killed during the algorithm phase, checkpoint at ${JSON.stringify(first)}`);
+    // 1. During the algorithm phase, right after an evaluation point was written and before its
+    //    checkpoint: metrics.jsonl holds a line newer than the checkpoint.
+    await runKilledAt(['train', 'sine', ...RUN, '--out', b], 'evaluation:reptile:100');
+    assert.deepEqual(checkpointAt(b), { phase: 0, iteration: 50 }, 'killed during the algorithm phase');
+    assert.ok((await readJsonLines(join(b, 'metrics.jsonl'))).some((m) => m.algorithm === 'reptile' && m.iteration === 100), 'the evaluation at 100 is in metrics.jsonl');
     assert.ok(!existsSync(join(b, 'summary.json')));
 
     // 2. Resumed, then killed as soon as the algorithm's model is exported (the baseline has not
     //    reached its first checkpoint): the checkpoint is the algorithm's last one.
-    await killWhen(resume, 'the model export', () => existsSync(join(b, 'model', 'weights.bin')));
-    const second = checkpointAt(b);
-    assert.deepEqual(second, { phase: 0, iteration: 300 }, 'killed between the phases');
+    await runKilledAt(resume, 'model-export');
+    assert.ok(existsSync(join(b, 'model', 'weights.bin')));
+    assert.deepEqual(checkpointAt(b), { phase: 0, iteration: 300 }, 'killed between the phases');
 
-    // 3. Resumed, then killed during the baseline phase.
-    await killWhen(resume, 'joint evaluated at 150', () => metricLines(b).some((m) => m.algorithm === 'joint' && m.iteration >= 150));
-    const third = checkpointAt(b);
-    assert.ok(third && third.phase === 1 && third.iteration >= 100 && third.iteration < 300, `killed during the baseline phase, checkpoint at ${JSON.stringify(third)}`);
+    // 3. Resumed, then killed during the baseline phase, after its evaluation at 150.
+    await runKilledAt(resume, 'evaluation:joint:150');
+    assert.deepEqual(checkpointAt(b), { phase: 1, iteration: 100 }, 'killed during the baseline phase');
 
     // 4. Resumed to the end.
     const last = await runOk(resume);
@@ -149,26 +130,43 @@ describe('reptile train --resume', { concurrency: true }, () => {
     // training-loss sum that the resumed session must continue (checkpointing itself must not
     // change any number, so the reference is still run A).
     const c = join(root, 'C');
-    const args = ['train', 'sine', ...SETTINGS, '--checkpoint-interval', '35', '--out', c];
-    await killWhen(args, 'joint evaluated at 50', () => metricLines(c).some((m) => m.algorithm === 'joint'));
-    const at = checkpointAt(c);
-    // The kill lands a little after the evaluation at 50 (later on a loaded machine: the fused
-    // loop runs ~1000 iterations/s), so the checkpoint is the phase's 35th, 70th, ... iteration.
-    const between = (i: number) => i % 35 === 0 && i % 50 !== 0 && i < 300;
-    assert.ok(at && ((at.phase === 1 && between(at.iteration)) || (at.phase === 0 && at.iteration === 300)), `killed during the baseline phase, checkpoint at ${JSON.stringify(at)}`);
+    await runKilledAt(['train', 'sine', ...SETTINGS, '--checkpoint-interval', '35', '--out', c], 'evaluation:joint:50');
+    assert.deepEqual(checkpointAt(c), { phase: 1, iteration: 35 }, 'killed during the baseline phase, between checkpoints');
     await runOk(['train', '--resume', c]);
     await assertSameResults(await referenceRun(), c);
   });
 
   test('killed before its first checkpoint: --resume is a one-line usage error naming the missing checkpoint, and changes nothing', async () => {
     const d = join(root, 'D');
-    await killWhen(['train', 'sine', ...RUN, '--out', d], 'config.json written', () => existsSync(join(d, 'config.json')));
+    await runKilledAt(['train', 'sine', ...RUN, '--out', d], 'training:0:1');
+    assert.ok(existsSync(join(d, 'config.json')), 'config.json written');
     assert.equal(checkpointAt(d), undefined, 'killed before the first checkpoint');
     const before = await hashTree(d);
     const result = await runCli(['train', '--resume', d]);
     assertOneLineUsageError(result, /checkpoint/, '--resume without a checkpoint');
     assert.ok(result.stderr.includes(join(d, 'checkpoint', 'state.bin')), `names the missing file: ${result.stderr}`);
     assert.deepEqual(await hashTree(d), before, 'the run directory is unchanged');
+  });
+
+  test('a malformed test hook, or a point the run never reaches, is a one-line usage error that writes nothing', async () => {
+    const cases: [string, Record<string, string>, (string | RegExp)[]][] = [
+      ['no such point', { REPTILE_TEST_KILL_AT: 'soon' }, ['REPTILE_TEST_KILL_AT=soon', 'training:<phase>:<iteration>']],
+      ['no iteration', { REPTILE_TEST_KILL_AT: 'training:0' }, ['REPTILE_TEST_KILL_AT=training:0', 'not a point']],
+      ['iteration 0', { REPTILE_TEST_KILL_AT: 'evaluation:0:0' }, ['not a point']],
+      ['past the end', { REPTILE_TEST_KILL_AT: 'training:0:301' }, ['training:0:301', '300 meta-iterations']],
+      ['no such phase', { REPTILE_TEST_KILL_AT: 'training:maml:10' }, ['training:maml:10', '0 (reptile), 1 (joint)']],
+      ['no evaluation there', { REPTILE_TEST_KILL_AT: 'evaluation:0:120' }, ['evaluation:0:120', '--eval-interval 50']],
+      ['no checkpoint there', { REPTILE_TEST_PAUSE_AT: 'checkpoint-write:1:70', REPTILE_TEST_PAUSE_FILE: join(root, 'go') }, ['REPTILE_TEST_PAUSE_AT=checkpoint-write:1:70', '--checkpoint-interval 50']],
+      ['a pause without its file', { REPTILE_TEST_PAUSE_AT: 'training:0:10' }, ['REPTILE_TEST_PAUSE_FILE']],
+    ];
+    const results = await Promise.all(cases.map(([, env], i) => runCli(['train', 'sine', ...RUN, '--out', join(root, `hook-${i}`)], { env })));
+    results.forEach((result, i) => {
+      assertOneLineUsageError(result, cases[i][2], cases[i][0]);
+      assert.ok(!existsSync(join(root, `hook-${i}`)), `${cases[i][0]}: no run directory`);
+    });
+    // The model export is followed by a baseline phase only.
+    const alone = await runCli(['train', 'sine', ...RUN, '--baseline', 'none', '--out', join(root, 'hook-alone')], { env: { REPTILE_TEST_KILL_AT: 'model-export' } });
+    assertOneLineUsageError(alone, ['model-export', '--baseline none'], 'model-export without a baseline');
   });
 
   test('--resume with a benchmark or any setting is a usage error that changes nothing', async () => {

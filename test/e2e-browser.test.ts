@@ -4,12 +4,13 @@
  * pads with the mouse, adapts, and checks that new drawings of each are classified as the drawn
  * class; samples Omniglot test characters and sees accuracy before/after and time per step; fits
  * clicked sine points; and watches the dashboard of `reptile train --dashboard` grow while the run
- * trains. Screenshots go to $REPTILE_SCREENSHOTS (default: the test's temporary directory).
+ * trains (held at two evaluations by a test hook). Screenshots go to $REPTILE_SCREENSHOTS
+ * (default: the test's temporary directory).
  * Skipped only when Chromium or the Omniglot archives are absent.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliWith, killRunningClis, startCli } from './support/cli.js';
@@ -151,20 +152,36 @@ test('sine: a random task\'s points are fitted from the meta-learned and a rando
 
 test('dashboard: reptile train --dashboard shows a curve that grows while the run trains', { skip: noChromium }, async () => {
   const run = join(root, 'runs', 'sine-live');
-  const training = startCli(['train', 'sine', '--meta-iters', '6000', '--eval-interval', '300', '--eval-interval-samples', '5', '--eval-samples', '10', '--baseline', 'none', '--dashboard', '0', '--out', run]);
-  const url = (await waitForOutput(training.child, /dashboard: serving (http:\/\/\S+)/))[1];
+  // The run holds after its evaluations at 300 and 600 (the test hook REPTILE_TEST_PAUSE_AT,
+  // docs/cli.md) until the test writes the release file: the page sees one point, then two,
+  // while the run is still training, however fast or slow the machine.
+  const release = join(root, 'release-sine-live');
+  const training = startCli(['train', 'sine', '--meta-iters', '900', '--eval-interval', '300', '--eval-interval-samples', '5', '--eval-samples', '10', '--baseline', 'none', '--dashboard', '0', '--out', run], {
+    env: { REPTILE_TEST_PAUSE_AT: 'evaluation:0:300,evaluation:0:600', REPTILE_TEST_PAUSE_FILE: release },
+  });
+  const pausedAt = (iteration: number) => waitForOutput(training.child, new RegExp(`test hook: paused at evaluation:0:${iteration} `));
+  const [served, first] = [waitForOutput(training.child, /dashboard: serving (http:\/\/\S+)/), pausedAt(300)];
+  first.catch(() => {}); // awaited below; if the run ends early, the awaited `served` reports it first
+  const url = (await served)[1];
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/dashboard\.html\?run=sine-live$/);
   const page = browser!.page;
   await page.goto(url, { timeout: 120_000 });
   await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
   const points = async () => Number(await page.getAttribute('#chart', 'data-points'));
-  await page.waitForFunction(() => Number(document.querySelector('#chart')!.getAttribute('data-points')) >= 1, undefined, { timeout: 120_000 });
-  const first = await points();
-  await page.waitForFunction((n) => Number(document.querySelector('#chart')!.getAttribute('data-points')) > n, first, { timeout: 120_000 });
-  assert.ok((await points()) > first);
+  const atLeast = (n: number) => page.waitForFunction((k) => Number(document.querySelector('#chart')!.getAttribute('data-points')) >= k, n, { timeout: 120_000 });
+  await first;
+  await atLeast(1);
+  assert.equal(await points(), 1, 'held after the evaluation at 300: one point');
+  assert.equal(await page.getAttribute('tr[data-run="sine-live"]', 'data-state'), 'running');
+  const second = pausedAt(600);
+  await writeFile(release, '');
+  await second;
+  await atLeast(2);
+  assert.equal(await points(), 2, 'held after the evaluation at 600: the curve grew to two points');
   assert.ok(await page.locator('#chart svg path').count() > 0, 'a curve is drawn');
   assert.equal(await page.getAttribute('tr[data-run="sine-live"]', 'data-state'), 'running');
   await page.screenshot({ path: join(shots, 'browser-dashboard.png'), fullPage: true });
+  await writeFile(release, '');
   const result = await training.done;
   assert.equal(result.code, 0, result.stderr);
   await checkPng(join(shots, 'browser-dashboard.png'));

@@ -19,6 +19,7 @@ import { registerAdaptCommand } from './adapt-command.js';
 import { registerExperimentCommand } from './experiment-command.js';
 import { registerTuneCommand } from './tune-command.js';
 import { registerCompareCommand } from './compare-command.js';
+import { testHooksFromEnv, trainHooks } from './test-hooks.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -77,6 +78,7 @@ function program(): Command {
     .exitOverride()
     .action(async (benchmark: string | undefined, flags: Record<string, unknown>) => {
       const resume = flags.resume as string | undefined;
+      const hookSpec = testHooksFromEnv();
       let config;
       if (resume) {
         const settings = Object.keys(flags).filter((k) => k !== 'resume' && !k.startsWith('dashboard') && flags[k] !== undefined);
@@ -86,10 +88,11 @@ function program(): Command {
         if (!benchmark) throw new UsageError(`missing benchmark: allowed: ${BENCHMARKS.join(', ')} (or --resume RUN_DIR)`);
         config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));
       }
-      const { runTrainJob } = await import('./train-job.js');
+      const { runTrainJob, phasesOf } = await import('./train-job.js');
+      const hooks = trainHooks(hookSpec, { ...config, phases: phasesOf(config) }, (line) => console.log(line));
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
-      const summary = await withDashboard(flags, config.out, () => runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line) }));
+      const summary = await withDashboard(flags, config.out, () => runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line), hooks }));
       const ratio = setup.compare?.(summary);
       if (ratio) console.log(ratio);
       console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);

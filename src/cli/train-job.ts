@@ -25,6 +25,7 @@ import { runMetadata } from './metadata.js';
 import { UsageError } from './errors.js';
 import type { BenchmarkSetup } from './benchmark.js';
 import type { TrainConfig } from './config.js';
+import type { TrainHooks } from './test-hooks.js';
 
 export const CHECKPOINT_FILE = `${RUN_FILES.checkpoint}/state.bin`;
 
@@ -77,10 +78,15 @@ async function selectBackend(config: TrainConfig): Promise<string> {
  * What adapts Reptile's meta-batches: the worker pool with --workers n >= 2 where threads help,
  * else this thread (none for one task per meta-iteration: the serial loop gives the same numbers).
  */
-async function startInnerLoop(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, log: (line: string) => void): Promise<ThreadedInnerLoop | undefined> {
+async function startInnerLoop(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, log: (line: string) => void, hooks: TrainHooks | undefined): Promise<ThreadedInnerLoop | undefined> {
   if (config.workers === 0 || config.metaBatch === 1) return undefined;
   const setup = { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks };
-  const threaded = await innerLoopOnThreads(setup, trainingInnerOptimizer(config), { workers: config.workers, backend: backend as 'wasm' | 'cpu' | 'node', kernels: kernelChoice(config) });
+  const throwForTest = hooks?.workerThrow !== undefined ? { worker: 1, request: hooks.workerThrow } : undefined;
+  const threaded = await innerLoopOnThreads(setup, trainingInnerOptimizer(config), { workers: config.workers, backend: backend as 'wasm' | 'cpu' | 'node', kernels: kernelChoice(config), throwForTest });
+  if (throwForTest && threaded.threads === 1) {
+    await threaded.close();
+    throw new UsageError(`REPTILE_TEST_WORKER_THROW=${throwForTest.request}: the ${threaded.loop.name} kernel adapts the meta-batch in this thread, no worker thread starts (use --inner-loop tfjs)`);
+  }
   if (threaded.threads > 1) log(`adapting the ${config.metaBatch} tasks of each meta-iteration in ${threaded.threads} worker threads`);
   else if (config.workers > 1) log(`the ${threaded.loop.name} kernel adapts each meta-batch in this thread (faster than ${config.workers} threads for this model; the numbers are those of --workers ${config.workers})`);
   return threaded;
@@ -108,6 +114,8 @@ export interface TrainJobOptions {
   /** Continue the run in config.out from its checkpoint. */
   resume?: boolean;
   log: (line: string) => void;
+  /** Test hooks: called at each point of the run (test-hooks.ts). */
+  hooks?: TrainHooks;
 }
 
 /** Where a run continues: a new run directory, or an existing one and what its checkpoint holds. */
@@ -121,7 +129,7 @@ interface RunStart {
 }
 
 /** The algorithm and its baseline, the phases of the run in order. */
-function phasesOf(config: TrainConfig): TrainConfig['algorithm'][] {
+export function phasesOf(config: TrainConfig): TrainConfig['algorithm'][] {
   return [config.algorithm, ...(config.baseline !== 'none' && config.baseline !== config.algorithm ? [config.baseline] : [])];
 }
 
@@ -165,7 +173,7 @@ async function resumeRun(config: TrainConfig): Promise<RunStart> {
  * Trains each phase not finished yet (the algorithm, then its baseline), continuing the resumed
  * one from its checkpoint; returns every phase's learner (for the charts).
  */
-async function runPhases(config: TrainConfig, benchmark: BenchmarkSetup, run: RunStart, theta0: ParamSet, innerLoop: InnerLoop | undefined, log: (line: string) => void, learners: MetaLearner[]): Promise<void> {
+async function runPhases(config: TrainConfig, benchmark: BenchmarkSetup, run: RunStart, theta0: ParamSet, innerLoop: InnerLoop | undefined, log: (line: string) => void, learners: MetaLearner[], hooks: TrainHooks | undefined): Promise<void> {
   const { runDir, state, checkpoint } = run;
   const resumePhase = checkpoint ? state.phase : -1;
   const algorithms = phasesOf(config);
@@ -189,11 +197,12 @@ async function runPhases(config: TrainConfig, benchmark: BenchmarkSetup, run: Ru
     } else {
       Object.assign(state, { phase, lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 });
     }
-    const result = await trainPhase(config, benchmark, runDir, learner, streams, start, state);
+    const result = await trainPhase(config, benchmark, runDir, learner, streams, start, state, hooks);
     state.finished.push(result);
     // The finished phase's parameters, for a session that resumes during a later phase.
     await saveCheckpoint(runDir.file(`${RUN_FILES.checkpoint}/phase${phase}.bin`), { iteration: config.metaIters, params: learner.params, optimizerStates: {}, rngStates: {}, extra: {} });
     if (phase === 0) await saveModel(runDir.file(RUN_FILES.model), benchmark.model, learner.params, { benchmark: config.benchmark, algorithm: learner.algorithm, seed: config.seed });
+    if (phase === 0) await hooks?.at({ point: 'model-export' });
     log(benchmark.describeFinal(phase === 0 ? learner.algorithm : `${learner.algorithm} (baseline)`, result.eval));
     state.phase = phase + 1;
   }
@@ -220,7 +229,7 @@ async function writeResults(config: TrainConfig, benchmark: BenchmarkSetup, run:
   return summary;
 }
 
-export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log }: TrainJobOptions): Promise<TrainSummary> {
+export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log, hooks }: TrainJobOptions): Promise<TrainSummary> {
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
   // Before anything is written or read: a scale naming no parameter is a usage error.
@@ -230,8 +239,8 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   const learners: MetaLearner[] = [];
   let threaded: ThreadedInnerLoop | undefined;
   try {
-    threaded = phasesOf(config).includes('reptile') ? await startInnerLoop(config, benchmark, backend, log) : undefined;
-    await runPhases(config, benchmark, run, theta0, threaded?.loop, log, learners);
+    threaded = phasesOf(config).includes('reptile') ? await startInnerLoop(config, benchmark, backend, log, hooks) : undefined;
+    await runPhases(config, benchmark, run, theta0, threaded?.loop, log, learners, hooks);
     return await writeResults(config, benchmark, run, learners, backend, sessionStart);
   } finally {
     learners.forEach((l) => l.dispose());
@@ -248,7 +257,9 @@ async function trainPhase(
   streams: { tasks: Rng; batches: Rng },
   startIteration: number,
   state: JobState,
+  hooks: TrainHooks | undefined,
 ): Promise<PhaseResult> {
+  const phase = state.phase;
   const progress = createProgress(learner.algorithm, config.metaIters);
   let sessionStart = performance.now();
   const elapsed = () => state.wallSeconds + (performance.now() - sessionStart) / 1000;
@@ -256,10 +267,11 @@ async function trainPhase(
     await metaTrain(learner, benchmark.trainTasks, streams, {
       ...scheduleOptions(config),
       startIteration,
-      onIteration(iteration, value) {
+      async onIteration(iteration, value) {
         state.lossSum += value;
         state.lossCount++;
         progress.update(iteration);
+        await hooks?.at({ point: 'training', phase, iteration });
       },
       async onEvaluate(iteration) {
         const evalStart = performance.now();
@@ -275,6 +287,7 @@ async function trainPhase(
         state.lossSum = 0;
         state.lossCount = 0;
         state.evalSeconds += (performance.now() - evalStart) / 1000;
+        await hooks?.at({ point: 'evaluation', phase, iteration });
       },
       async onCheckpoint(iteration) {
         state.wallSeconds = elapsed();
@@ -285,7 +298,7 @@ async function trainPhase(
           optimizerStates: learner.optimizerStates(),
           rngStates: { tasks: streams.tasks.state(), batches: streams.batches.state() },
           extra: state as unknown as Record<string, unknown>,
-        });
+        }, { beforeRename: () => hooks?.at({ point: 'checkpoint-write', phase, iteration }) });
       },
     }, `look at --learning-rate (${config.learningRate}), --meta-step (${config.metaStep}) and --inner-iters (${config.innerIters})`);
   } finally {

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { tf } from '../core/tf.js';
 import { paramsFromHost, paramsToHost, type HostParams, type ParamSet } from '../core/params.js';
 import type { OptimizerState } from '../nn/optimizers.js';
-import { writeFileAtomic } from './files.js';
+import { writeFileAtomic, type AtomicWriteOptions } from './files.js';
 
 const MAGIC = 'RPTLCKP1';
 
@@ -44,7 +44,8 @@ function fnv1a(bytes: Uint8Array): number {
   return h >>> 0;
 }
 
-export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
+/** `options.beforeRename`: called when the temporary file is written, before the rename (for tests). */
+export async function saveCheckpoint(path: string, checkpoint: Checkpoint, options: AtomicWriteOptions = {}): Promise<void> {
   const groups: [string, ParamSet][] = [['params', checkpoint.params]];
   const optimizerStates: Header['optimizerStates'] = {};
   for (const [key, state] of Object.entries(checkpoint.optimizerStates)) {
@@ -80,7 +81,7 @@ export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Prom
     offset += v.byteLength;
   }
   view.setUint32(offset, fnv1a(out.subarray(0, offset)), true);
-  await writeFileAtomic(path, out);
+  await writeFileAtomic(path, out, options);
 }
 
 /** Reads a checkpoint; throws a one-line error naming the file if it is missing, truncated or corrupt. */

@@ -19,11 +19,17 @@ export async function removeStaleTemporaries(path: string): Promise<void> {
   await Promise.all(names.filter((n) => n.startsWith(prefix) && n.endsWith('.tmp')).map((n) => rm(join(dirname(path), n), { force: true })));
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export interface AtomicWriteOptions {
+  /** Called when the temporary file is written, before it is renamed over `path` (tests stop a run there). */
+  beforeRename?: () => void | Promise<void>;
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, { beforeRename }: AtomicWriteOptions = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = temporaryName(path);
   try {
     await writeFile(tmp, data);
+    await beforeRename?.();
     await rename(tmp, path);
   } catch (error) {
     // A failing clean-up must not hide why the write failed.

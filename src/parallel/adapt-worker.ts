@@ -12,6 +12,9 @@ import type { FromWorker, ToWorker } from './protocol.js';
 if (!parentPort) throw new Error('adapt-worker.js runs as a worker thread (see worker-pool.ts)');
 const port = parentPort;
 let loop: InnerLoop | undefined;
+/** The test hook's request that throws in this thread (AdaptRecipe.throwForTest), and requests so far. */
+let throwAt: number | undefined;
+let requests = 0;
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -25,11 +28,14 @@ port.on('message', (message: ToWorker) => {
     if (message.type === 'init') {
       const backend = await useBackend(message.recipe.backend);
       loop = recipeInnerLoop(message.recipe);
+      const hook = message.recipe.throwForTest;
+      throwAt = hook?.worker === message.index ? hook.request : undefined;
       send({ type: 'ready', backend });
       return;
     }
     if (!loop) throw new Error('adapt request before init');
     const result = await runChunk(loop, message.theta, message.state, message.jobs, message.mode);
+    if (++requests === throwAt) throw new Error(`thrown in request ${requests} by the test hook REPTILE_TEST_WORKER_THROW`);
     // The results' buffers move to the main thread instead of being copied.
     const transfer = [...result.phis.flatMap(buffers), ...(result.states ?? []).flatMap((s) => Object.values(s.slots).flatMap(buffers))];
     send({ type: 'adapted', id: id!, result }, transfer);

@@ -19,6 +19,11 @@ export interface AdaptRecipe {
   layout: Pick<ExampleLayoutSource, 'inputShape' | 'targetShape' | 'kind'>;
   /** The fused kernels the inner-loop factory may choose (default: all). */
   kernels?: KernelChoice;
+  /**
+   * For tests of a failing thread: worker thread `worker` throws in its `request`-th adapt request
+   * (after adapting, before answering). The command line sets it from REPTILE_TEST_WORKER_THROW.
+   */
+  throwForTest?: { worker: number; request: number };
 }
 
 /** Modes whose tasks can be split across threads: every task starts from the same state. */
@@ -33,7 +38,7 @@ export interface ChunkResult {
 }
 
 export type ToWorker =
-  | { type: 'init'; recipe: AdaptRecipe }
+  | { type: 'init'; recipe: AdaptRecipe; index: number }
   | { type: 'adapt'; id: number; theta: HostParams; state?: HostOptimizerState; jobs: AdaptJob[]; mode: SplittableMode };
 
 export type FromWorker =

@@ -61,7 +61,7 @@ class PoolWorker {
       worker.on('exit', (code) => reject(this.fail(`exited with code ${code}`)));
     });
     this.ready.catch(() => {}); // reported through whichever request is waiting
-    this.post({ type: 'init', recipe });
+    this.post({ type: 'init', recipe, index });
   }
 
   readonly worker: Worker;
@@ -199,12 +199,12 @@ export interface ThreadedInnerLoop {
 export async function innerLoopOnThreads(
   setup: InnerLoopSetup,
   optimizer: Optimizer,
-  { workers, backend, kernels }: { workers: number; backend: AdaptRecipe['backend']; kernels?: KernelChoice },
+  { workers, backend, kernels, throwForTest }: { workers: number; backend: AdaptRecipe['backend']; kernels?: KernelChoice; throwForTest?: AdaptRecipe['throwForTest'] },
 ): Promise<ThreadedInnerLoop> {
   const local = selectInnerLoop(setup, optimizer, { kernels });
   if (workers < 2 || !local.threadsHelp) return { loop: local, threads: 1, close: async () => {} };
   const loss = lossSpec(setup.loss);
   if (!loss) throw new Error(`--workers ${workers}: the loss cannot be rebuilt in a worker thread; use --workers 0`);
-  const pool = await AdaptPool.start(workers, { backend, model: setup.model.spec, loss, optimizer: { name: optimizer.name, config: optimizer.config }, layout: setup.layout, kernels });
+  const pool = await AdaptPool.start(workers, { backend, model: setup.model.spec, loss, optimizer: { name: optimizer.name, config: optimizer.config }, layout: setup.layout, kernels, ...(throwForTest ? { throwForTest } : {}) });
   return { loop: pool, threads: pool.size, close: () => pool.close() };
 }

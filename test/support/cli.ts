@@ -1,11 +1,13 @@
 /**
  * Shared helpers of the CLI tests: run `reptile` (dist/src/cli/main.js) as a child process and
- * collect its output, read the JSON files a run writes, hash a directory tree to tell whether a
- * command touched it, and check a one-line usage error.
+ * collect its output, kill a run at a named point (the test hooks, docs/cli.md), read the JSON
+ * files a run writes and its checkpoint's position, compare two runs' results, hash a directory
+ * tree to tell whether a command touched it, and check a one-line usage error.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +90,52 @@ export function cliWith(options: () => RunCliOptions): { runCli: typeof runCli; 
     runCli: (args, more = {}) => runCli(args, { ...options(), ...more }),
     runOk: (args, more = {}) => runOk(args, { ...options(), ...more }),
   };
+}
+
+/**
+ * Runs `reptile args...` with the test hook REPTILE_TEST_KILL_AT=`point` (docs/cli.md, "Test
+ * hooks") and asserts that the run killed itself there (SIGKILL) rather than ending.
+ */
+export async function runKilledAt(args: string[], point: string, options: RunCliOptions = {}): Promise<CliResult> {
+  const r = await runCli(args, { ...options, env: { ...options.env, REPTILE_TEST_KILL_AT: point } });
+  assert.equal(r.signal, 'SIGKILL', `reptile ${args.join(' ')} with REPTILE_TEST_KILL_AT=${point} ended (${r.code}) instead of being killed there\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+/** Phase and iteration of a run's checkpoint, read from its JSON header (no TensorFlow needed); undefined without one. */
+export function checkpointAt(dir: string): { phase: number; iteration: number } | undefined {
+  const path = join(dir, 'checkpoint', 'state.bin');
+  if (!existsSync(path)) return undefined;
+  const bytes = readFileSync(path);
+  const header = JSON.parse(bytes.subarray(12, 12 + bytes.readUInt32LE(8)).toString('utf8'));
+  return { phase: header.extra.phase, iteration: header.iteration };
+}
+
+/** metrics.jsonl's lines without their elapsedSeconds (the one field that depends on the clock). */
+export async function metricsWithoutTime(dir: string): Promise<Record<string, unknown>[]> {
+  return (await readJsonLines(join(dir, 'metrics.jsonl'))).map((m) => {
+    assert.equal(typeof m.elapsedSeconds, 'number');
+    delete m.elapsedSeconds;
+    return m;
+  });
+}
+
+/**
+ * Run `b` ended with run `a`'s results: summary.json's numbers (not its times), metrics.jsonl but
+ * its times, the exported model and every chart, byte for byte.
+ */
+export async function assertSameResults(a: string, b: string): Promise<void> {
+  const [sa, sb] = [await readJson(join(a, 'summary.json')), await readJson(join(b, 'summary.json'))];
+  for (const key of ['benchmark', 'algorithm', 'metaIters', 'backend', 'eval']) assert.deepEqual(sb[key], sa[key], `summary.json ${key}`);
+  assert.equal(sb.baseline?.algorithm, sa.baseline?.algorithm, 'summary.json baseline.algorithm');
+  assert.deepEqual(sb.baseline?.eval, sa.baseline?.eval, 'summary.json baseline.eval');
+  const [ma, mb] = [await metricsWithoutTime(a), await metricsWithoutTime(b)];
+  assert.equal(mb.length, ma.length, 'number of metrics.jsonl lines');
+  assert.deepEqual(mb, ma, 'metrics.jsonl without elapsedSeconds');
+  const charts = (await readdir(join(a, 'charts'))).map((f) => `charts/${f}`);
+  for (const f of ['model/weights.bin', 'model/model.json', ...charts]) {
+    assert.ok((await readFile(join(b, f))).equals(await readFile(join(a, f))), `${f} differs from the uninterrupted run's`);
+  }
 }
 
 /** Kills (SIGKILL) every CLI process started here that is still running: for `after` hooks. */

@@ -76,7 +76,8 @@ test('text evaluation adapts on the whole support set by default (--eval-batch 0
 // scores 0.505 +- 0.015, seed 1 0.597 +- 0.018, seed 2 0.595 +- 0.017; on 20 tasks 0.48 to 0.63
 // over three evaluation seeds each. Chance is 0.2. At 40 tasks the mean's standard deviation is
 // about 0.017 for these models and 0.028 at chance: 0.4 is some 6 of them below the weakest seed
-// and 7 above chance.
+// and 7 above chance. This checks that cross-dataset evaluation works, not that meta-training
+// helps there: seed 0 after 1 meta-iteration scores 0.582 +- 0.019 and after 30 0.518 +- 0.016.
 const BANKING_THRESHOLD = 0.4;
 
 test('eval --benchmark banking77: cross-dataset 5-way 1-shot on every BANKING77 intent, well above chance', async () => {

@@ -10,13 +10,18 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { PRESETS } from '../src/cli/presets.js';
+import { useBackend } from '../src/core/backend.js';
+import { disposeParams, paramsFromHost, paramsToHost, type HostParams } from '../src/core/params.js';
+import { disposeOptimizerState } from '../src/nn/optimizers.js';
+import { loadCheckpoint } from '../src/io/checkpoint.js';
+import { loadModel, saveModel } from '../src/io/model-files.js';
 import { assertOneLineUsageError, cliWith, hashTree, readJson } from './support/cli.js';
 import { OMNIGLOT_DATA as DATA, omniglotRequirement } from './support/require.js';
+import { PAPER_PRESETS } from './support/documented-defaults.js';
 
 const skip = omniglotRequirement();
 
@@ -154,22 +159,59 @@ test('reptile eval RUN --classes 7 (the model has 5 outputs): exit 2, one line, 
   assert.deepEqual(await hashTree(run()), before, 'the run directory changed');
 });
 
-test('reptile eval --checkpoint after a baseline: it evaluates the algorithm\'s final parameters, not the baseline\'s', { skip, timeout: 120_000 }, async () => {
+/** Parameter sets by name and bits: equal when every name, shape and float is the same. */
+function sameParams(a: HostParams, b: HostParams): boolean {
+  return JSON.stringify([a.names, a.shapes]) === JSON.stringify([b.names, b.shapes])
+    && a.values.every((v, i) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(b.values[i].buffer, b.values[i].byteOffset, b.values[i].byteLength)));
+}
+
+async function checkpointParams(file: string): Promise<{ params: HostParams; phase: number }> {
+  const checkpoint = await loadCheckpoint(file);
+  const params = await paramsToHost(checkpoint.params);
+  disposeParams(checkpoint.params);
+  for (const state of Object.values(checkpoint.optimizerStates)) disposeOptimizerState(state);
+  return { params, phase: Number(checkpoint.extra.phase ?? 0) };
+}
+
+test('reptile eval --checkpoint after a baseline: it evaluates the algorithm\'s final parameters, not the baseline\'s', { skip, timeout: 180_000 }, async () => {
   const out = join(root, 'run-baseline');
-  const tiny = ['--model', 'mlp', '--meta-iters', '2', '--eval-interval', '0', '--eval-samples', '2', '--eval-interval-samples', '1', '--eval-iters', '1'];
+  const tiny = ['--model', 'mlp', '--meta-iters', '2', '--eval-interval', '0', '--eval-samples', '10', '--eval-interval-samples', '1', '--eval-iters', '1'];
   await runOk(['train', 'omniglot', ...tiny, '--baseline', 'joint', '--data', DATA, '--out', out]);
   const summary = await readJson(join(out, 'summary.json'));
   assert.equal(summary.baseline?.algorithm, 'joint');
+
+  // The parameters on disk: model/ and checkpoint/phase0.bin hold the algorithm's final ones,
+  // checkpoint/state.bin the baseline's (a later phase), and the two sets differ.
+  await useBackend('cpu');
+  const algorithmCheckpoint = await checkpointParams(join(out, 'checkpoint', 'phase0.bin'));
+  const last = await checkpointParams(join(out, 'checkpoint', 'state.bin'));
+  const model = await loadModel(join(out, 'model'));
+  const modelParams = await paramsToHost(model.params);
+  disposeParams(model.params);
+  assert.ok(last.phase > 0, `state.bin is the baseline's phase (phase ${last.phase})`);
+  assert.ok(sameParams(algorithmCheckpoint.params, modelParams), 'checkpoint/phase0.bin holds the parameters of model/');
+  assert.ok(!sameParams(last.params, modelParams), 'the baseline\'s parameters differ from the algorithm\'s');
+
+  // A copy of the run whose model/ holds the baseline's parameters: what evaluating them gives.
+  const baselineRun = join(root, 'run-baseline-as-model');
+  await cp(out, baselineRun, { recursive: true });
+  const baselineParams = paramsFromHost(last.params);
+  await saveModel(join(baselineRun, 'model'), model.model, baselineParams, { benchmark: 'omniglot', algorithm: 'joint', seed: 0 });
+  disposeParams(baselineParams);
+
   const fromModel = join(root, 'from-model.json');
   const fromCheckpoint = join(root, 'from-checkpoint.json');
+  const fromBaseline = join(root, 'from-baseline.json');
   await runOk(['eval', out, '--json', fromModel]);
   const r = await runOk(['eval', out, '--checkpoint', '--json', fromCheckpoint]);
-  const model = await readJson(fromModel);
-  const checkpoint = await readJson(fromCheckpoint);
-  assert.equal(model.algorithm, 'reptile');
-  assert.deepEqual(model.eval, summary.eval, 'model/ holds the algorithm\'s meta-parameters');
-  // checkpoint/state.bin holds the baseline's parameters by now; --checkpoint takes the algorithm's (phase0.bin).
-  assert.deepEqual(checkpoint.eval, summary.eval, '--checkpoint evaluates the algorithm\'s final parameters');
+  await runOk(['eval', baselineRun, '--json', fromBaseline]);
+  const [algorithm, checkpoint, baseline] = [await readJson(fromModel), await readJson(fromCheckpoint), await readJson(fromBaseline)];
+  assert.equal(algorithm.algorithm, 'reptile');
+  assert.deepEqual(algorithm.eval, summary.eval, 'model/ holds the algorithm\'s meta-parameters');
+  // The two parameter sets are told apart by these tasks, so the comparison below means something.
+  assert.notDeepEqual(baseline.eval.taskAccuracies, algorithm.eval.taskAccuracies, 'the baseline\'s parameters score differently on these tasks');
+  assert.deepEqual(checkpoint.eval, algorithm.eval, '--checkpoint evaluates the algorithm\'s final parameters (phase0.bin = model/)');
+  assert.notDeepEqual(checkpoint.eval.taskAccuracies, baseline.eval.taskAccuracies, '--checkpoint does not evaluate the baseline\'s parameters (state.bin)');
   assert.equal(checkpoint.algorithm, 'reptile');
   assert.match(r.stdout, /^reptile: /m);
 });
@@ -249,16 +291,11 @@ test('--preset omniglot-5w5s-transductive: the preset values, shots 5 and transd
   assert.equal(config.shots, 5);
   assert.equal(config.classes, 5);
   assert.equal(config.model, 'conv');
-  // Flags override the preset; every other preset value is recorded as is.
+  // Flags override the preset; every other value is the paper's (openai/supervised-reptile's README command).
   const overridden: Record<string, number> = { metaIters: 1, evalIters: 1, evalSamples: 2, evalIntervalSamples: 1, evalInterval: 0 };
-  const preset = PRESETS['omniglot-5w5s-transductive'];
-  assert.equal(preset.benchmark, 'omniglot');
-  for (const [key, value] of Object.entries(preset.settings)) {
+  for (const { key, value } of PAPER_PRESETS['omniglot-5w5s-transductive']) {
     assert.deepEqual(config[key], key in overridden ? overridden[key] : value, `config.json ${key}`);
   }
-  // The paper's 5-way settings, independently of presets.ts.
-  const paper = { trainShots: 10, innerBatch: 10, innerIters: 5, learningRate: 0.001, metaStep: 1, metaStepFinal: 0, metaBatch: 5, evalBatch: 5 };
-  for (const [key, value] of Object.entries(paper)) assert.equal(config[key], value, `config.json ${key} (the paper's value)`);
   assert.equal(config.modelSpec?.kind, 'conv');
   const summary = await readJson(join(out, 'summary.json'));
   assert.equal(summary.eval.transductive, true);

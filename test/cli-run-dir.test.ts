@@ -10,8 +10,9 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FLAGS } from '../src/cli/train-options.js';
+import { resolveTrainConfig } from '../src/cli/train-options.js';
 import { hashTree, readJson, readJsonLines, runCli, runOk } from './support/cli.js';
+import { OMNIGLOT_DEFAULTS, PAPER_PRESETS, SINE_DEFAULTS } from './support/documented-defaults.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PACKAGE_JSON = resolve(HERE, '../../package.json');
@@ -20,6 +21,9 @@ const TINY = ['--meta-iters', '20', '--eval-samples', '5', '--eval-interval', '1
 /** Flags of the main run, besides TINY: a few set away from their defaults. */
 const CHOSEN = { seed: 3, learningRate: 0.03, innerIters: 3 };
 const MAIN_ARGS = [...TINY, '--seed', '3', '--learning-rate', '0.03', '--inner-iters', '3'];
+
+/** Settings of classification, images and text, which a sine run's config.json must not record. */
+const NOT_SINE = ['classes', 'transductive', 'trainClasses', 'data', 'split', 'splitSeed', 'imageSize', 'channels', 'queryShots', 'textSplit', 'buckets', 'maxTokens', 'wordNgrams', 'charNgrams', 'embeddingDim'];
 
 function assertFiniteNonNegative(value: unknown, what: string): void {
   assert.equal(typeof value, 'number', `${what} should be a number, got ${JSON.stringify(value)}`);
@@ -49,15 +53,10 @@ describe('a tiny sine run writes the run directory', () => {
   test('config.json: every resolved hyperparameter, the seed, the backend used, versions', async () => {
     const config = await readJson(join(runA, 'config.json'));
     const chosen: Record<string, unknown> = { ...CHOSEN, metaIters: 20, evalSamples: 5, evalInterval: 10, evalIntervalSamples: 3, evalIters: 4 };
-    for (const spec of FLAGS) {
-      if (spec.defaults.sine === undefined) {
-        assert.ok(!(spec.key in config), `config.json records ${spec.key}, which does not apply to sine`);
-        continue;
-      }
-      assert.ok(spec.key in config, `config.json lacks ${spec.key}`);
-      const expected = spec.key in chosen ? chosen[spec.key] : spec.defaults.sine;
-      assert.deepEqual(config[spec.key], expected, `config.json ${spec.key}`);
-    }
+    // The chosen values, and README.md's sine defaults for the rest (a literal table, not the code's).
+    for (const { key } of SINE_DEFAULTS) assert.ok(key in config, `config.json lacks ${key}`);
+    for (const { key, value } of SINE_DEFAULTS) assert.deepEqual(config[key], key in chosen ? chosen[key] : value, `config.json ${key} (README.md's sine default: ${JSON.stringify(value)})`);
+    for (const key of NOT_SINE) assert.ok(!(key in config), `config.json records ${key}, which does not apply to sine`);
     assert.equal(config.benchmark, 'sine');
     assert.equal(config.seed, 3);
     assert.ok(['wasm', 'cpu', 'node'].includes(config.backendUsed), `backendUsed ${config.backendUsed}`);
@@ -198,4 +197,17 @@ test('--config values are used and flags override them', async () => {
   const model = await readJson(join(target, 'model', 'model.json'));
   assert.deepEqual(model.userDefinedMetadata.reptile.spec.sizes, [1, 8, 8, 1]);
   assert.equal(existsSync(join(target, 'summary.json')), true);
+});
+
+test('omniglot defaults and every --preset resolve to the paper\'s settings (openai/supervised-reptile\'s README commands)', () => {
+  const defaults = resolveTrainConfig('omniglot', {}) as unknown as Record<string, unknown>;
+  const wrong: string[] = [];
+  for (const { key, value } of OMNIGLOT_DEFAULTS) if (JSON.stringify(defaults[key]) !== JSON.stringify(value)) wrong.push(`omniglot default ${key}: ${JSON.stringify(defaults[key])}, the paper's 5-way 1-shot ${JSON.stringify(value)}`);
+  assert.deepEqual(Object.keys(PAPER_PRESETS).sort(), ['omniglot-20w1s', 'omniglot-20w1s-transductive', 'omniglot-20w5s', 'omniglot-20w5s-transductive', 'omniglot-5w1s', 'omniglot-5w1s-transductive', 'omniglot-5w5s', 'omniglot-5w5s-transductive']);
+  for (const [preset, settings] of Object.entries(PAPER_PRESETS)) {
+    const config = resolveTrainConfig('omniglot', { preset }) as unknown as Record<string, unknown>;
+    assert.equal(config.preset, preset);
+    for (const { key, value } of settings) if (JSON.stringify(config[key]) !== JSON.stringify(value)) wrong.push(`--preset ${preset} ${key}: ${JSON.stringify(config[key])}, the paper's ${JSON.stringify(value)}`);
+  }
+  assert.deepEqual(wrong, []);
 });

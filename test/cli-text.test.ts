@@ -8,7 +8,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from '../src/core/backend.js';
@@ -72,16 +72,24 @@ test('text evaluation adapts on the whole support set by default (--eval-batch 0
   }
 });
 
-test('eval --benchmark banking77: cross-dataset 5-way 1-shot on every BANKING77 intent', async () => {
+// Measured (100 meta-iterations as above, BANKING77 5-way 1-shot, 200 tasks): training seed 0
+// scores 0.505 +- 0.015, seed 1 0.597 +- 0.018, seed 2 0.595 +- 0.017; on 20 tasks 0.48 to 0.63
+// over three evaluation seeds each. Chance is 0.2. At 40 tasks the mean's standard deviation is
+// about 0.017 for these models and 0.028 at chance: 0.4 is some 6 of them below the weakest seed
+// and 7 above chance. This checks that cross-dataset evaluation works, not that meta-training
+// helps there: seed 0 after 1 meta-iteration scores 0.582 +- 0.019 and after 30 0.518 +- 0.016.
+const BANKING_THRESHOLD = 0.4;
+
+test('eval --benchmark banking77: cross-dataset 5-way 1-shot on every BANKING77 intent, well above chance', async () => {
   const out = join(dir, 'banking.json');
-  const r = await runOk(['eval', run, '--benchmark', 'banking77', '--data', BANKING, '--shots', '1', '--eval-samples', '20', '--json', out]);
-  assert.match(r.stdout, /5-way 1-shot accuracy on 20 test tasks/);
+  const r = await runOk(['eval', run, '--benchmark', 'banking77', '--data', BANKING, '--shots', '1', '--eval-samples', '40', '--json', out]);
+  assert.match(r.stdout, /5-way 1-shot accuracy on 40 test tasks/);
   const result = await readJson(out);
   assert.equal(result.benchmark, 'banking77');
   assert.equal(result.settings.textSplit, 'all');
   assert.equal(result.settings.data, BANKING);
-  assert.equal(result.eval.tasks, 20);
-  assert.ok(result.eval.accuracy > 0.2 && result.eval.accuracy <= 1);
+  assert.equal(result.eval.tasks, 40);
+  assert.ok(result.eval.accuracy > BANKING_THRESHOLD && result.eval.accuracy <= 1, `accuracy ${result.eval.accuracy} (chance 0.2)`);
 });
 
 test('eval --inner-optimizer, --learning-rate, --eval-split: the adaptation and tasks of a run configured with them', async () => {
@@ -130,6 +138,9 @@ test('adapt: a tiny example file of three intents classifies new lines (from --i
   assert.deepEqual(lines.map((l) => l[0]), ['weather', 'music', 'restaurant']);
   assert.deepEqual(lines.map((l) => l[2]), ['will it rain tomorrow', 'play some rock music', 'book a table for four']);
   for (const l of lines) assert.ok(Number(l[1]) > 1 / 3 && Number(l[1]) <= 1, `probability ${l[1]}`);
+  // The same lines on stdin (no --input): the same output.
+  const piped = await runOk(['adapt', run, '--examples', examples, '--eval-iters', '50'], { input: await readFile(input, 'utf8') });
+  assert.equal(piped.stdout, r.stdout, 'stdin is read like --input');
   // JSON examples work the same way.
   const json = join(dir, 'examples.json');
   await writeFile(json, JSON.stringify([['will it snow', 'weather'], ['is it sunny', 'weather'], ['play a song', 'music'], ['next track', 'music']]));

@@ -80,15 +80,22 @@ test('experiment tasks: report folder with one row per run, every hyperparameter
   assert.match(await readFile(join(out, 'report.md'), 'utf8'), /7 runs \(6 finished earlier and reused\)/);
 });
 
-test('experiment baselines: the algorithms this build has, learning curves, and the missing ones named', async () => {
+test('experiment baselines: a finished row for each of the five algorithms, in the report, and learning curves', async () => {
   const out = join(root, 'baselines');
   await runOk(['experiment', 'baselines', ...TINY, '--out', out]);
   const rows = await readJson(join(out, 'results.json'));
   const report = await readFile(join(out, 'report.md'), 'utf8');
-  assert.ok(rows.some((r: any) => r.algorithm === 'reptile'));
-  assert.ok(rows.some((r: any) => r.algorithm === 'joint'));
-  for (const row of rows) assert.equal(row.algorithm, row.cell.split('-')[1]);
-  for (const missing of ['fomaml', 'maml', 'scratch'].filter((a) => !rows.some((r: any) => r.algorithm === a))) assert.match(report, new RegExp(`Not run: .*${missing}`));
+  const algorithms = ['reptile', 'fomaml', 'maml', 'scratch', 'joint'];
+  // One seed, one benchmark: exactly one row per algorithm, each finished with a number.
+  assert.deepEqual(rows.map((r: any) => r.algorithm).sort(), [...algorithms].sort());
+  for (const row of rows) {
+    assert.equal(row.algorithm, row.cell.split('-')[1]);
+    assert.equal(row.status, 'done', `${row.algorithm}: ${row.status}`);
+    assert.ok(Number.isFinite(row.value) && row.value > 0, `${row.algorithm}: value ${row.value}`);
+    assert.ok(existsSync(join(out, 'cells', row.cell, 'summary.json')), `${row.cell}/summary.json`);
+  }
+  assert.doesNotMatch(report, /Not run/);
+  for (const algorithm of algorithms) assert.match(report, new RegExp(`\\|\\s*${algorithm}\\b`), `report.md has a row for ${algorithm}`);
   assert.ok(existsSync(join(out, 'charts', 'sine-learning-curves.png')));
 });
 

@@ -5,11 +5,18 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gridPoints, parseSearchSpace, randomPoints } from '../src/cli/tune/search-space.js';
-import { assertOneLineUsageError, cliWith, readJson } from './support/cli.js';
+import { assertOneLineUsageError, cliWith, hashTree, readJson } from './support/cli.js';
+
+/** Every file under `dir`: its content hash and modification time (to tell a rewrite with the same bytes). */
+async function treeState(dir: string): Promise<Map<string, { hash: string; mtimeMs: number }>> {
+  const state = new Map<string, { hash: string; mtimeMs: number }>();
+  for (const [file, hash] of await hashTree(dir)) state.set(file, { hash, mtimeMs: (await stat(join(dir, file))).mtimeMs });
+  return state;
+}
 
 let root: string;
 const { runCli, runOk } = cliWith(() => ({ env: { REPTILE_DEBUG: '' } }));
@@ -84,9 +91,25 @@ test('tune sine: ranked trials scored on validation tasks; best-config.json runs
   assert.equal(config.learningRate, best.learningRate);
   assert.equal((await readJson(join(root, 'best-run', 'summary.json'))).eval.split, 'test');
 
-  // A re-run finds every trial finished.
-  const again = await runOk(['tune', 'sine', '--space', space, '--out', out]);
-  assert.doesNotMatch(again.stdout, /training/);
+  // A re-run finds every trial finished: no file of any trial is rewritten (content and mtime).
+  const cells = join(out, 'cells');
+  const finished = await treeState(cells);
+  await runOk(['tune', 'sine', '--space', space, '--out', out]);
+  assert.deepEqual(await treeState(cells), finished, 'a re-run rewrote files of finished trials');
+  const scores = (list: any[]) => list.map((row: any) => [row.cell, row.rank, row.value]);
+  assert.deepEqual(scores(await readJson(join(out, 'results.json'))), scores(rows));
+
+  // A half-written trial (killed before summary.json) is redone, the finished one left alone.
+  const [kept, half] = rows.map((row: any) => row.cell as string);
+  await rm(join(cells, half, 'summary.json'));
+  await runOk(['tune', 'sine', '--space', space, '--out', out]);
+  const after = await treeState(cells);
+  for (const [file, state] of finished) {
+    if (file.startsWith(`${kept}/`)) assert.deepEqual(after.get(file), state, `${file} of the finished trial changed`);
+  }
+  assert.ok(after.has(`${half}/summary.json`), 'the half-written trial was run again');
+  assert.notDeepEqual(after.get(`${half}/config.json`)?.mtimeMs, finished.get(`${half}/config.json`)?.mtimeMs, 'the half-written trial was retrained, not patched');
+  assert.deepEqual(scores(await readJson(join(out, 'results.json'))), scores(rows), 'the redone trial scores what it scored before');
 });
 
 test('tune: bad input is one line naming the file or flag, exit code 2', async () => {

@@ -32,6 +32,8 @@ export interface RunCliOptions {
   cwd?: string;
   /** The script to run instead of the CLI (with `args` after it). */
   script?: string;
+  /** Written to the child's stdin, which is then closed; without it stdin is not connected. */
+  input?: string;
 }
 
 export interface RunningCli {
@@ -50,15 +52,20 @@ export function startCli(args: string[], options: RunCliOptions = {}): RunningCl
     for (const [key, value] of Object.entries(options.env)) if (value === undefined) delete env[key];
   }
   const child = spawn(process.execPath, [options.script ?? CLI, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     ...(env ? { env } : {}),
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
   });
   running.add(child);
+  if (options.input !== undefined) {
+    // A child that exits without reading all of it closes the pipe: not an error of the test's.
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(options.input);
+  }
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const done = new Promise<CliResult>((resolvePromise, reject) => {
     child.on('error', (error) => {
       running.delete(child);

@@ -51,6 +51,8 @@ test('train images --algorithm joint --baseline scratch: joint pre-training on g
   const summary = await readJson(join(out, 'summary.json'));
   assert.equal(summary.algorithm, 'joint');
   assert.equal(summary.baseline.algorithm, 'scratch');
+  // The C-way pre-training runs in the fused MLP kernel (SGD on the library's MLP), and config.json says so.
+  assert.deepEqual((await readJson(join(out, 'config.json'))).innerLoopUsed, { training: 'fused-mlp', evaluation: 'fused-mlp' });
   const [joint, scratch] = [summary.eval, summary.baseline.eval];
   console.log(`joint ${joint.accuracy} +- ${joint.ci95}, scratch ${scratch.accuracy} +- ${scratch.ci95}`);
   assert.ok(joint.accuracy - joint.ci95 > scratch.accuracy + scratch.ci95, `joint ${joint.accuracy} +- ${joint.ci95} vs scratch ${scratch.accuracy} +- ${scratch.ci95}`);

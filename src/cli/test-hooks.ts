@@ -19,6 +19,7 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { UsageError } from './errors.js';
+import { due } from '../train/meta-train.js';
 
 export const ITERATION_POINTS = ['training', 'evaluation', 'checkpoint-write'] as const;
 type IterationPoint = (typeof ITERATION_POINTS)[number];
@@ -88,10 +89,6 @@ export interface TrainHooks {
   at(point: HookPoint): Promise<void>;
   /** Worker thread 1 throws in its n-th request. */
   workerThrow?: number;
-}
-
-function due(iteration: number, interval: number, total: number): boolean {
-  return iteration === total || (interval > 0 && iteration % interval === 0);
 }
 
 /**

@@ -101,8 +101,10 @@ function innerLoopUsed(config: TrainConfig, benchmark: BenchmarkSetup): { traini
   const setup = { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks };
   const kernels = kernelChoice(config);
   const evaluation = selectInnerLoop(setup, innerOptimizerOf(config), { kernels }).name;
-  const trained = { reptile: true, fomaml: true, maml: false, scratch: false, joint: benchmark.trainTasks.kind === 'regression' }[config.algorithm];
-  const training = config.algorithm === 'scratch' ? 'none' : trained ? selectInnerLoop(setup, trainingInnerOptimizer(config), { kernels }).name : 'tfjs';
+  const metaTraining = () => selectInnerLoop(setup, trainingInnerOptimizer(config), { kernels }).name;
+  // Joint training steps with the evaluation's optimizer (for classification on a C-way copy of
+  // the model, which the factory treats alike).
+  const training = { reptile: metaTraining, fomaml: metaTraining, joint: () => evaluation, maml: () => 'tfjs', scratch: () => 'none' }[config.algorithm]();
   return { training, evaluation };
 }
 

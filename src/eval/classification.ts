@@ -61,11 +61,11 @@ function argMax(values: Float32Array, at: number, count: number): number {
  * kernel's), with queryLogits' protocol: all queries in one batch (transductive), else each in a
  * batch with the support set.
  */
-function hostPredictions(loop: Required<Pick<InnerLoop, 'predict'>>, params: HostParams, support: Examples, query: Examples, transductive: boolean, classes: number): Int32Array {
+function hostPredictions(predict: NonNullable<InnerLoop['predict']>, params: HostParams, support: Examples, query: Examples, transductive: boolean, classes: number): Int32Array {
   const size = query.x.length / query.count;
   const out = new Int32Array(query.count);
   if (transductive || support.count === 0) {
-    const logits = loop.predict(params, query.x, query.count);
+    const logits = predict(params, query.x, query.count);
     for (let q = 0; q < query.count; q++) out[q] = argMax(logits, q * classes, classes);
     return out;
   }
@@ -73,7 +73,7 @@ function hostPredictions(loop: Required<Pick<InnerLoop, 'predict'>>, params: Hos
   batch.set(support.x);
   for (let q = 0; q < query.count; q++) {
     batch.set(query.x.subarray(q * size, (q + 1) * size), support.count * size);
-    out[q] = argMax(loop.predict(params, batch, support.count + 1), support.count * classes, classes);
+    out[q] = argMax(predict(params, batch, support.count + 1), support.count * classes, classes);
   }
   return out;
 }
@@ -93,7 +93,7 @@ export async function taskAccuracy(
   if (loop.predict) {
     // Predictions in the kernel too (the CNN's): each query batch is a forward pass of the whole
     // support set, several times the adaptation's cost through tfjs.
-    const predicted = hostPredictions({ predict: loop.predict.bind(loop) }, adapted.host, task.support, task.query, options.transductive, model.outputSize);
+    const predicted = hostPredictions(loop.predict.bind(loop), adapted.host, task.support, task.query, options.transductive, model.outputSize);
     adapted.dispose();
     let correct = 0;
     predicted.forEach((c, q) => (correct += c === task.query.y[q] ? 1 : 0));

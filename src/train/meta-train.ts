@@ -26,7 +26,7 @@ export interface MetaTrainOptions {
 }
 
 /** True when `done` iterations complete an interval of `interval` (or the whole run). */
-function due(done: number, interval: number | undefined, total: number): boolean {
+export function due(done: number, interval: number | undefined, total: number): boolean {
   return done === total || (interval !== undefined && interval > 0 && done % interval === 0);
 }
 

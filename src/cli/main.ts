@@ -10,6 +10,7 @@ import { UsageError } from './errors.js';
 import { resolveTrainConfig, trainOptions } from './train-options.js';
 import { BENCHMARKS, type TrainConfig } from './config.js';
 import { packageVersion } from './metadata.js';
+import { checkCpuLevelSetting } from './cpu-level.js';
 import { RunDirError } from '../io/run-dir.js';
 import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
@@ -68,7 +69,8 @@ function program(): Command {
     .version(packageVersion())
     .showSuggestionAfterError(false)
     .configureOutput({ outputError: outputErrorWithHint('reptile', () => cli.commands.map((c) => c.name())) })
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', checkCpuLevelSetting);
   const train = cli
     .command('train')
     .description('meta-train on a benchmark and write a run directory (config.json, metrics.jsonl, summary.json, model/, charts/)')

@@ -70,7 +70,7 @@ function load(): void {
     loaded = createRequire(import.meta.url)(ADDON_PATH) as NativeExports;
     reason = 'loaded';
   } catch (e) {
-    reason = `not built (${(e as Error).message.split('\n')[0]}); npm rebuild builds it where g++ and Node's headers are installed`;
+    reason = `not built (${(e as Error).message.split('\n')[0]}); npm rebuild builds it where a C compiler and Node's headers are installed; native-build.log has the install's build output`;
   }
   const wanted = proc.env?.REPTILE_CPU;
   refusal = cpuLevelRefusal(wanted, loaded?.cpu_levels());

@@ -11,6 +11,7 @@ import { resolveTrainConfig, trainOptions } from './train-options.js';
 import { checkResumeArguments } from './resume-settings.js';
 import { BENCHMARKS, type TrainConfig } from './config.js';
 import { packageVersion } from './metadata.js';
+import { checkCpuLevelSetting } from './cpu-level.js';
 import { RunDirError } from '../io/run-dir.js';
 import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
@@ -69,7 +70,8 @@ function program(): Command {
     .version(packageVersion())
     .showSuggestionAfterError(false)
     .configureOutput({ outputError: outputErrorWithHint('reptile', () => cli.commands.map((c) => c.name())) })
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', checkCpuLevelSetting);
   const train = cli
     .command('train')
     .description('meta-train on a benchmark and write a run directory (config.json, metrics.jsonl, summary.json, model/, charts/)')

@@ -22,6 +22,7 @@ import type { InnerLoop } from '../core/inner-loop.js';
 import { runStreams } from './streams.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
+import { nativeCpuLevelUsed } from './cpu-level.js';
 import { UsageError } from './errors.js';
 import type { BenchmarkSetup } from './benchmark.js';
 import type { TrainConfig } from './config.js';
@@ -138,7 +139,8 @@ export function phasesOf(config: TrainConfig): TrainConfig['algorithm'][] {
 /** A new run directory with its config.json. */
 async function createRun(config: TrainConfig, benchmark: BenchmarkSetup, backend: string): Promise<RunStart> {
   const runDir = await RunDir.create(config.out, { force: config.force });
-  await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: innerLoopUsed(config, benchmark), modelSpec: benchmark.model.spec, ...runMetadata() });
+  const used = innerLoopUsed(config, benchmark);
+  await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: used, ...nativeCpuLevelUsed(used), modelSpec: benchmark.model.spec, ...runMetadata() });
   return { runDir, state: { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 }, finishedParams: [] };
 }
 

@@ -66,7 +66,12 @@ def our_logits(run, x, work, env, params=None):
     inputs, out = os.path.join(work, "x.safetensors"), os.path.join(work, "logits.safetensors")
     save_safetensors({"x": x}, inputs)
     node([LOGITS, run, inputs, out] + (["--params", params] if params else []), env)
-    return load_safetensors(out)[0]["logits"]
+    tensors, metadata = load_safetensors(out)
+    BACKENDS.add(metadata["backend"])
+    return tensors["logits"]
+
+
+BACKENDS = set()
 
 
 def torch_input(module, x):
@@ -74,7 +79,11 @@ def torch_input(module, x):
     return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
 
 
+LOGIT_SCALE = [0.0]
+
+
 def max_diff(a, b):
+    LOGIT_SCALE[0] = max(LOGIT_SCALE[0], float(b.abs().max()))
     return float((a - b).abs().max())
 
 
@@ -148,7 +157,18 @@ def main():
         with open(eval_json) as f:
             evaluation = json.load(f)["eval"]
         results["reptile eval --init-from (PyTorch Reptile, %d iters) %s accuracy" % (args.torch_meta_iters, kind)] = evaluation["accuracy"]
+    # (c) The Mini-ImageNet CNN (stride-1 convs, max-pool 2x2 'same': 21 -> 11 and 11 -> 6 pad
+    # at the bottom/right) without its data: PyTorch's initialisation, uniform inputs.
+    spec = {"kind": "conv", "variant": "miniimagenet", "inputShape": [84, 84, 3], "classes": 5, "filters": 32, "init": "tensorflow"}
+    module = module_for_spec(spec)
+    torch_file = os.path.join(work, "miniimagenet-torch.safetensors")
+    save_safetensors(module.state_dict(), torch_file, {"modelSpec": json.dumps(spec)})
+    x = torch.rand(args.batch, 84, 84, 3, generator=torch.Generator().manual_seed(args.seed))
+    with torch.no_grad():
+        theirs = module(torch_input(module, x))
+    results["torch->ours miniimagenet (initialised)"] = max_diff(our_logits(torch_file, x, work, env), theirs)
     print(json.dumps(results, indent=2))
+    print("our backend: %s; largest |logit|: %.3g" % (", ".join(sorted(BACKENDS)), LOGIT_SCALE[0]))
     worst = max(v for k, v in results.items() if "->" in k)
     print("chance: %.2f (5-way)" % 0.2)
     print("max abs logit difference: %.3g (tolerance %.0e)" % (worst, args.tolerance))

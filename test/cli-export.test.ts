@@ -9,11 +9,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSafetensors, encodeSafetensors } from '../src/core/safetensors.js';
-import { assertOneLineUsageError, cliWith, readJson } from './support/cli.js';
+import { assertOneLineUsageError, assertSameResults, cliWith, readJson, runKilledAt } from './support/cli.js';
 import { OMNIGLOT_DATA, omniglotRequirement } from './support/require.js';
 
 let root: string;
@@ -84,6 +84,27 @@ test('train --init-from starts from the file: with a zero meta-step the run ends
   const loss = async (dir: string) => (await readJson(join(dir, 'summary.json'))).eval.mseBefore as number;
   assert.notEqual(await loss(moved), await loss(seeded));
   assert.notEqual(await loss(moved), await loss(out));
+});
+
+test('--resume of an --init-from run ends as the uninterrupted run (the joint baseline after it starts from the file too), and refuses a changed file', { timeout: 300_000 }, async () => {
+  const settings = ['train', 'sine', '--meta-iters', '20', '--eval-interval', '10', '--checkpoint-interval', '10', '--eval-samples', '4', '--eval-interval-samples', '2', '--backend', 'cpu', '--workers', '0'];
+  const env = { REPTILE_CACHE_DIR: join(root, 'cache'), REPTILE_DEBUG: '' };
+  const whole = join(root, 'whole');
+  await runOk([...settings, '--init-from', sineExport(), '--out', whole]);
+  const killed = join(root, 'killed');
+  // Killed in Reptile's phase: the joint baseline, started after the resume, starts from the file.
+  await runKilledAt([...settings, '--init-from', sineExport(), '--out', killed], 'evaluation:reptile:20', { env });
+  await runOk(['train', '--resume', killed]);
+  await assertSameResults(whole, killed);
+
+  const copy = join(root, 'copy.safetensors');
+  await copyFile(sineExport(), copy);
+  const changed = join(root, 'changed');
+  await runKilledAt([...settings, '--init-from', copy, '--out', changed], 'evaluation:reptile:20', { env });
+  const bytes = await readFile(copy);
+  bytes[bytes.length - 1] ^= 1;
+  await writeFile(copy, bytes);
+  assertOneLineUsageError(await runCli(['train', '--resume', changed]), ['--resume', copy, 'has changed since the run started'], 'a changed --init-from file');
 });
 
 test('bad exports and --init-from files: exit 2, one line naming the input, nothing written', { timeout: 120_000 }, async () => {

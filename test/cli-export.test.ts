@@ -94,7 +94,8 @@ test('--resume of an --init-from run ends as the uninterrupted run (the joint ba
   const killed = join(root, 'killed');
   // Killed in Reptile's phase: the joint baseline, started after the resume, starts from the file.
   await runKilledAt([...settings, '--init-from', sineExport(), '--out', killed], 'evaluation:reptile:20', { env });
-  await runOk(['train', '--resume', killed]);
+  // The run's own command with --resume appended (its --init-from included) continues it.
+  await runOk([...settings, '--init-from', sineExport(), '--out', killed, '--resume', killed]);
   await assertSameResults(whole, killed);
 
   const copy = join(root, 'copy.safetensors');
@@ -105,6 +106,7 @@ test('--resume of an --init-from run ends as the uninterrupted run (the joint ba
   bytes[bytes.length - 1] ^= 1;
   await writeFile(copy, bytes);
   assertOneLineUsageError(await runCli(['train', '--resume', changed]), ['--resume', copy, 'has changed since the run started'], 'a changed --init-from file');
+  assertOneLineUsageError(await runCli([...settings, '--init-from', sineExport(), '--resume', changed]), [`--init-from ${JSON.stringify(sineExport())} (recorded ${JSON.stringify(copy)})`], 'another --init-from on --resume');
 });
 
 test('bad exports and --init-from files: exit 2, one line naming the input, nothing written', { timeout: 120_000 }, async () => {

@@ -75,6 +75,11 @@ test('train --init-from starts from the file: with a zero meta-step the run ends
   await runOk(['export', out, '--format', 'safetensors', '--out', join(root, 'again.safetensors')]);
   const [first, again] = [await readExport(sineExport()), await readExport(join(root, 'again.safetensors'))];
   for (const [name, t] of Object.entries(first.tensors)) assert.deepEqual([...again.tensors[name].data], [...t.data], name);
+  // The run's config.json given back as --config starts from the same file.
+  const fromConfig = join(root, 'from-config');
+  await runOk(['train', 'sine', '--config', join(out, 'config.json'), '--out', fromConfig]);
+  assert.deepEqual((await readJson(join(fromConfig, 'summary.json'))).eval, (await readJson(join(out, 'summary.json'))).eval);
+  assert.equal((await readJson(join(fromConfig, 'config.json'))).initFromSha256, config.initFromSha256);
 
   // With the default meta-step the parameters move from there: not a fresh initialisation of seed 7.
   const moved = join(root, 'moved');

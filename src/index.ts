@@ -52,3 +52,5 @@ export { embeddingBag, embeddingBagLayersModel, type EmbeddingBagSpec } from './
 export { parseClinc150, parseBanking77, parseDomains, parseLabelledExamples, textExampleClasses, groupByLabel, type TextClass, type TextDataset, type LabelledText } from './data/text.js';
 export { splitTextClasses, describeTextSplits, TEXT_SPLIT_SCHEMES, type TextSplits, type TextSplitScheme } from './data/text-splits.js';
 export { adaptIntentClassifier, resizeHead, type IntentClassifier, type Prediction } from './text/intent-classifier.js';
+export { encodeSafetensors, decodeSafetensors, SafetensorsError, type F32Tensor, type SafetensorsContent } from './core/safetensors.js';
+export { pytorchLayout, toPyTorchTensors, fromPyTorchTensors, pytorchMismatch, type PyTorchEntry } from './nn/pytorch-layout.js';

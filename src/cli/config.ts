@@ -97,12 +97,16 @@ export interface TrainConfig {
   activation: (typeof ACTIVATIONS)[number];
   hidden: number[];
   backend: (typeof BACKENDS)[number];
+  /** --init-from: a safetensors state_dict (PyTorch names, docs/interop.md) the meta-parameters start from instead of --init's draw. */
+  initFrom?: string;
+  /** The sha256 of the --init-from file when the run started (recorded in config.json; --resume checks it). */
+  initFromSha256?: string;
   out: string;
   force: boolean;
 }
 
-/** The settings that flags set (the benchmark is an argument; --out and --force are not settings). */
-export type Key = Exclude<keyof TrainConfig, 'benchmark' | 'out' | 'force'>;
+/** The settings that flags set (the benchmark is an argument; --out, --force and --init-from are not settings). */
+export type Key = Exclude<keyof TrainConfig, 'benchmark' | 'out' | 'force' | 'initFrom' | 'initFromSha256'>;
 
 /** A flag's entry in the tables of train-options.ts and text-options.ts. */
 export interface FlagSpec {

@@ -21,6 +21,7 @@ import { registerAdaptCommand } from './adapt-command.js';
 import { registerExperimentCommand } from './experiment-command.js';
 import { registerTuneCommand } from './tune-command.js';
 import { registerCompareCommand } from './compare-command.js';
+import { registerExportCommand } from './export-command.js';
 import { testHooksFromEnv, trainHooks } from './test-hooks.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
@@ -61,7 +62,8 @@ async function readRunConfig(dir: string): Promise<TrainConfig> {
     throw new UsageError(`--resume ${dir}: no run there (no readable config.json)`);
   });
   const config = resolveTrainConfig(String(settings.benchmark), {}, settings);
-  return { ...config, out: dir, force: false };
+  const initFromSha256 = typeof settings.initFromSha256 === 'string' ? { initFromSha256: settings.initFromSha256 } : {};
+  return { ...config, ...initFromSha256, out: dir, force: false };
 }
 
 function program(): Command {
@@ -113,6 +115,7 @@ function program(): Command {
   registerExperimentCommand(cli);
   registerTuneCommand(cli);
   registerCompareCommand(cli);
+  registerExportCommand(cli);
   return cli;
 }
 

@@ -19,6 +19,9 @@ export function differingSettings(recorded: TrainConfig, given: TrainConfig): st
       const [a, b] = [recorded[spec.key], given[spec.key]];
       if (JSON.stringify(a) !== JSON.stringify(b)) differences.push(`${spec.flags.split(' ')[0]} ${show(b)} (recorded ${show(a)})`);
     }
+    // --init-from is a file, not a flag of the table: the same file (by path; its sha256 is checked when the run resumes).
+    const samePath = given.initFrom === recorded.initFrom || (given.initFrom !== undefined && recorded.initFrom !== undefined && resolve(given.initFrom) === resolve(recorded.initFrom));
+    if (!samePath) differences.push(`--init-from ${show(given.initFrom)} (recorded ${show(recorded.initFrom)})`);
   }
   return differences;
 }

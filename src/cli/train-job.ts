@@ -11,6 +11,7 @@ import type { MetaLearner } from '../algorithms/meta-learner.js';
 import { metaTrain } from '../train/meta-train.js';
 import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
+import { loadSafetensorsParams, type InitFile } from '../io/safetensors-files.js';
 import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
 import { buildLearner, checkLayerwiseScales } from './build.js';
@@ -137,10 +138,10 @@ export function phasesOf(config: TrainConfig): TrainConfig['algorithm'][] {
 }
 
 /** A new run directory with its config.json. */
-async function createRun(config: TrainConfig, benchmark: BenchmarkSetup, backend: string): Promise<RunStart> {
+async function createRun(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, init: InitFile | undefined): Promise<RunStart> {
   const runDir = await RunDir.create(config.out, { force: config.force });
   const used = innerLoopUsed(config, benchmark);
-  await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: used, ...nativeCpuLevelUsed(used), modelSpec: benchmark.model.spec, ...runMetadata() });
+  await runDir.writeConfig({ ...config, ...(init ? { initFromSha256: init.sha256 } : {}), ...benchmark.recorded, backendUsed: backend, innerLoopUsed: used, ...nativeCpuLevelUsed(used), modelSpec: benchmark.model.spec, ...runMetadata() });
   return { runDir, state: { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 }, finishedParams: [] };
 }
 
@@ -233,13 +234,37 @@ async function writeResults(config: TrainConfig, benchmark: BenchmarkSetup, run:
   return summary;
 }
 
+/**
+ * --init-from's parameters for the benchmark's model, read before the run directory is created
+ * (a file that does not fit is a usage error that leaves nothing behind). A resumed run checks
+ * that the file is still the one it started from: its baseline phase starts from it too.
+ */
+async function readInitFrom(config: TrainConfig, benchmark: BenchmarkSetup, resume: boolean): Promise<InitFile | undefined> {
+  if (config.initFrom === undefined) return undefined;
+  const init = await loadSafetensorsParams(config.initFrom, benchmark.model).catch((error: Error) => {
+    throw new UsageError(`--init-from ${error.message}`);
+  });
+  if (resume && config.initFromSha256 !== undefined && init.sha256 !== config.initFromSha256) {
+    disposeParams(init.params);
+    throw new UsageError(`--resume ${config.out}: its --init-from file ${config.initFrom} has changed since the run started (sha256 ${init.sha256}, recorded ${config.initFromSha256})`);
+  }
+  return init;
+}
+
 export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log, hooks }: TrainJobOptions): Promise<TrainSummary> {
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
   // Before anything is written or read: a scale naming no parameter is a usage error.
   checkLayerwiseScales(config, benchmark.model);
-  const run = resume ? await resumeRun(config) : await createRun(config, benchmark, backend);
-  const theta0 = benchmark.model.init(runStreams(config.seed).init);
+  const init = await readInitFrom(config, benchmark, resume);
+  let run: RunStart;
+  try {
+    run = resume ? await resumeRun(config) : await createRun(config, benchmark, backend, init);
+  } catch (error) {
+    if (init) disposeParams(init.params);
+    throw error;
+  }
+  const theta0 = init?.params ?? benchmark.model.init(runStreams(config.seed).init);
   const learners: MetaLearner[] = [];
   let threaded: ThreadedInnerLoop | undefined;
   try {

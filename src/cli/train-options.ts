@@ -102,6 +102,7 @@ export function trainOptions(): Option[] {
   options.push(new Option('--foml', 'first-order MAML on Reptile\'s loop (as the original\'s --foml): short for --algorithm fomaml'));
   options.push(new Option('--sgd', 'use plain SGD as the inner optimizer (as the original\'s --sgd)'));
   options.push(new Option('--config <file>', 'JSON file of settings (keys as in config.json); flags override it'));
+  options.push(new Option('--init-from <file>', 'start from these parameters: a safetensors state_dict with PyTorch names (reptile export; docs/interop.md)'));
   options.push(new Option('--out <dir>', 'run directory (default: runs/<benchmark>-<date>-<time>)'));
   options.push(new Option('--force', 'replace a run already in --out'));
   return options;
@@ -113,7 +114,7 @@ const KEYS = new Set<string>(FLAGS.map((f) => f.key));
  * Keys that config.json records besides the settings (the run's place, backend and versions):
  * a run's config.json given back as --config is accepted, and these are ignored.
  */
-const RECORDED_KEYS = new Set(['classSplit', 'preset', 'benchmark', 'out', 'force', 'backendUsed', 'innerLoopUsed', 'nativeCpuLevel', 'modelSpec', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command']);
+const RECORDED_KEYS = new Set(['classSplit', 'preset', 'benchmark', 'out', 'force', 'backendUsed', 'innerLoopUsed', 'nativeCpuLevel', 'modelSpec', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command', 'initFrom', 'initFromSha256']);
 
 /**
  * The complete configuration: benchmark defaults, then the --config file, then flags.
@@ -151,6 +152,9 @@ export function resolveTrainConfig(benchmark: string, flags: Record<string, unkn
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   config.out = (flags.out as string | undefined) ?? `runs/${b}-${stamp}`;
   config.force = Boolean(flags.force);
+  // --init-from is a file, not a hyperparameter; a run's config.json given as --config brings its own.
+  const initFrom = (flags.initFrom as string | undefined) ?? (typeof fileSettings.initFrom === 'string' ? fileSettings.initFrom : undefined);
+  if (initFrom !== undefined) config.initFrom = initFrom;
   return config as unknown as TrainConfig;
 }
 

@@ -40,6 +40,7 @@ export async function loadSafetensorsParams(path: string, model: Model): Promise
     throw new Error(`${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   try {
+    if (!model.spec) throw new Error('the model has no spec (a hand-written model), so no PyTorch layout');
     const { tensors } = decodeSafetensors(bytes);
     return { params: fromPyTorchTensors(model.spec, tensors), sha256: createHash('sha256').update(bytes).digest('hex') };
   } catch (error) {

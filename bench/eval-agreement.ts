@@ -6,6 +6,9 @@
  *     inner SGD 0.05), seeds FROM..TO-1: each run's periodic test evaluation (20 tasks of its
  *     periodic stream) against its final one (its final stream), then the periodic draws of seeds
  *     0, 1, 2 scored by 10 other initialisations.
+ *   node dist/bench/eval-agreement.js draws SEED [--draws 100]
+ *     Seed SEED's scratch parameters on 20-task draws from the periodic streams of seeds 1000,
+ *     1001, ... against 20-task draws from the final streams of the same seeds.
  *   node dist/bench/eval-agreement.js page RUN_DIR [--trials 8] [--tasks 200]
  *     An Omniglot run: the page's first `trials` sampled 1-shot tasks scored by the page's path and
  *     by reptile eval's on the same tasks; then `tasks` tasks from the page's 40-character pool
@@ -67,6 +70,21 @@ async function periodic(from: number, to: number): Promise<void> {
   rows.forEach((r, i) => console.log(`${i < 3 ? `seed ${i}'s periodic test tasks` : `seed 0's final ${finalTasks} tasks`}, scratch from 10 other initialisations: mean ${pct(mean(r))}% [${r.map(pct).join(' ')}]`));
 }
 
+async function draws(seed: number): Promise<void> {
+  const setup = await benchmarkSetup(baselinesConfig(seed, 20));
+  const params = setup.model.init(runStreams(seed).init);
+  const onInterval: number[] = [];
+  const onFinal: number[] = [];
+  for (let k = 0; k < Number(flag('draws', '100')); k++) {
+    // Another seed's setup evaluates that seed's streams (the parameters are seed SEED's).
+    const other = await benchmarkSetup(baselinesConfig(1000 + k, 20));
+    onInterval.push((await other.evaluatePeriodic(params)).testAccuracy);
+    onFinal.push(Number((await other.evaluateFinal(params)).accuracy));
+  }
+  console.log(`seed ${seed}'s scratch parameters, ${onInterval.length} draws of 20 tasks: periodic streams ${pct(mean(onInterval))}% (sd ${pct(sd(onInterval))}), final streams ${pct(mean(onFinal))}% (sd ${pct(sd(onFinal))})`);
+  disposeParams(params);
+}
+
 async function page(run: string): Promise<void> {
   const recorded = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as RunSettings & Record<string, unknown>;
   const flags: Record<string, unknown> = {};
@@ -112,8 +130,9 @@ async function page(run: string): Promise<void> {
 
 await useBackend('wasm');
 if (args[0] === 'periodic' && args.length >= 3) await periodic(Number(args[1]), Number(args[2]));
+else if (args[0] === 'draws' && args[1]) await draws(Number(args[1]));
 else if (args[0] === 'page' && args[1]) await page(args[1]);
 else {
-  console.error('usage: node dist/bench/eval-agreement.js periodic FROM TO [--final-tasks 300] [--data DIR] | page RUN_DIR [--trials 8] [--tasks 200]');
+  console.error('usage: node dist/bench/eval-agreement.js periodic FROM TO [--final-tasks 300] [--data DIR] | draws SEED [--draws 100] | page RUN_DIR [--trials 8] [--tasks 200]');
   process.exit(2);
 }

@@ -12,13 +12,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { unzipSync } from 'fflate';
+import { join } from 'node:path';
 import jpeg from 'jpeg-js';
-import { splitOmniglot } from '../src/data/splits.js';
 import { decodePngImage } from '../src/data/image.js';
 import { assertOneLineUsageError, cliWith, hashTree, type CliResult } from './support/cli.js';
 import { OMNIGLOT_DATA as DATA, omniglotRequirement } from './support/require.js';
+import { accuracyOf, writeHeldOutTasks, type HeldOutTask } from './support/held-out-characters.js';
 
 const skip = omniglotRequirement();
 
@@ -41,23 +40,7 @@ const { runCli, runOk } = cliWith(() => ({ env: { REPTILE_CACHE_DIR: cacheDir, R
 
 const run = () => join(root, 'run');
 /** Task t: its examples folder, its input folder, and each input file's true class. */
-const tasks: { examples: string; input: string; truth: Map<string, string> }[] = [];
-
-/** Names of the archives' drawings, by character (`<root>/<alphabet>/<character>`), without inflating any. */
-function drawingNames(zip: Uint8Array): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  unzipSync(zip, {
-    filter: (file) => {
-      const parts = file.name.split('/');
-      if (parts.length === 4 && parts[3].endsWith('.png')) {
-        const character = parts.slice(0, 3).join('/');
-        out.set(character, [...(out.get(character) ?? []), file.name].sort());
-      }
-      return false;
-    },
-  });
-  return out;
-}
+const tasks: HeldOutTask[] = [];
 
 before(async () => {
   if (skip) return;
@@ -66,30 +49,7 @@ before(async () => {
   await mkdir(cacheDir);
   const training = runOk(['train', 'omniglot', '--model', 'mlp', '--meta-iters', '300', '--workers', '0', '--eval-interval', '0', '--eval-samples', '2', '--data', DATA, '--out', run()]);
 
-  // The run's test characters: its split (reptile, split seed 0) applied to the archives' names.
-  const zips = ['images_background.zip', 'images_evaluation.zip'].map((f) => new Uint8Array(readFileSync(join(DATA, f))));
-  const names = new Map(zips.flatMap((z) => [...drawingNames(z)]));
-  const split = splitOmniglot({ size: 28, characters: [...names.keys()].map((name) => ({ name, count: 0, images: new Uint8Array(0) })) }, { scheme: 'reptile', seed: 0 });
-  const wanted = new Set(split.characters.test.slice(0, WAYS * TASKS).flatMap((c) => names.get(c)!.slice(0, SUPPORT + QUERIES)));
-  const bytes: Record<string, Uint8Array> = {};
-  for (const zip of zips) Object.assign(bytes, unzipSync(zip, { filter: (f) => wanted.has(f.name) }));
-
-  for (let t = 0; t < TASKS; t++) {
-    const dir = join(root, `task${t}`);
-    const task = { examples: join(dir, 'examples'), input: join(dir, 'input'), truth: new Map<string, string>() };
-    await mkdir(task.input, { recursive: true });
-    for (const character of split.characters.test.slice(t * WAYS, (t + 1) * WAYS)) {
-      const label = character.split('/').slice(1).join('-');
-      await mkdir(join(task.examples, label), { recursive: true });
-      const drawings = names.get(character)!;
-      for (const [i, name] of drawings.slice(0, SUPPORT + QUERIES).entries()) {
-        const file = i < SUPPORT ? join(task.examples, label, basename(name)) : join(task.input, basename(name));
-        await writeFile(file, bytes[name]);
-        if (i >= SUPPORT) task.truth.set(file, label);
-      }
-    }
-    tasks.push(task);
-  }
+  tasks.push(...(await writeHeldOutTasks(DATA, root, { ways: WAYS, support: SUPPORT, queries: QUERIES, tasks: TASKS })));
   await training;
 });
 
@@ -115,10 +75,12 @@ async function accuracy(extra: string[] = []): Promise<number> {
   let total = 0;
   for (const task of tasks) {
     const labels = [...new Set(task.truth.values())];
-    const rows = parse(await runOk(['adapt', run(), '--examples', task.examples, '--input', task.input, ...extra]), labels);
+    const r = await runOk(['adapt', run(), '--examples', task.examples, '--input', task.input, ...extra]);
+    const rows = parse(r, labels);
     assert.deepEqual(rows.map((r) => r.path).sort(), [...task.truth.keys()].sort(), 'one line per input image');
-    for (const row of rows) right += row.label === task.truth.get(row.path) ? 1 : 0;
-    total += rows.length;
+    const counted = accuracyOf(r.stdout, task);
+    right += counted.right;
+    total += counted.total;
   }
   return right / total;
 }

@@ -13,12 +13,11 @@
  * the probability is the softmax of that input's logits. A transductive run predicts the inputs
  * together, in batches of up to 256.
  */
-import { resolvedImageFolderOptions } from '../data/image-folder.js';
+import { IMAGE_EXTENSIONS, resolvedImageFolderOptions } from '../data/image-folder.js';
 import { omniglotPreprocessing } from '../data/omniglot.js';
 import { DatasetError } from '../data/errors.js';
 import { StoredImageClass, type StoredClass } from '../data/image-class.js';
 import type { PreprocessOptions } from '../data/image.js';
-import { IMAGE_EXTENSIONS } from '../data/image-folder.js';
 import { disposeParams, type ParamSet } from '../core/params.js';
 import type { Model } from '../nn/model.js';
 import { FewShotDemo, type LabelledExamples } from '../demo/few-shot-demo.js';

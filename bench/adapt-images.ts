@@ -9,24 +9,24 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { runOk } from '../test/support/cli.js';
 import { accuracyOf, writeHeldOutTasks } from '../test/support/held-out-characters.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const run = args[0];
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { data: { type: 'string', default: '../shared/data/omniglot' }, tasks: { type: 'string', default: '10' }, shots: { type: 'string', default: '1' }, queries: { type: 'string', default: '15' } },
+});
+const run = positionals[0];
 if (!run) {
   console.error('usage: node dist/bench/adapt-images.js RUN_DIR [--data DIR] [--tasks 10] [--shots 1] [--queries 15]');
   process.exit(2);
 }
 const config = JSON.parse(await readFile(join(run, 'config.json'), 'utf8')) as { classes: number; model: string; metaIters: number; evalIters: number };
-const options = { ways: config.classes, support: Number(flag('shots', '1')), queries: Number(flag('queries', '15')), tasks: Number(flag('tasks', '10')) };
+const options = { ways: config.classes, support: Number(flags.shots), queries: Number(flags.queries), tasks: Number(flags.tasks) };
 const root = await mkdtemp(join(tmpdir(), 'reptile-bench-adapt-images-'));
 try {
-  const tasks = await writeHeldOutTasks(flag('data', '../shared/data/omniglot'), root, options);
+  const tasks = await writeHeldOutTasks(flags.data!, root, options);
   for (const extra of [[], ['--eval-iters', '0']]) {
     let right = 0;
     let total = 0;

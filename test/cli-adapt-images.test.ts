@@ -14,7 +14,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
-import { decodePngImage } from '../src/data/image.js';
+import { encode } from 'fast-png';
+import { decodePngImage, preprocessImage } from '../src/data/image.js';
+import { omniglotPixels } from '../src/data/omniglot.js';
+import { decodeImageFolderFiles } from '../src/data/image-folder.js';
+import { runImagePreprocessing } from '../src/cli/adapt-images.js';
+import type { TrainConfig } from '../src/cli/config.js';
 import { assertOneLineUsageError, cliWith, hashTree, type CliResult } from './support/cli.js';
 import { OMNIGLOT_DATA as DATA, omniglotRequirement } from './support/require.js';
 import { accuracyOf, writeHeldOutTasks, type HeldOutTask } from './support/held-out-characters.js';
@@ -55,6 +60,21 @@ before(async () => {
 
 after(async () => {
   if (root) await rm(root, { recursive: true, force: true });
+});
+
+test("a user's image becomes the bytes the run's loader made of it (Omniglot; an image-folder run's size and channels)", () => {
+  // A 50x40 RGB picture with dark strokes on light ground: every pixel different.
+  const data = Uint8Array.from({ length: 50 * 40 * 3 }, (_, i) => (i * 37 + (i % 7) * 11) % 256);
+  const png = encode({ width: 50, height: 40, data, channels: 3, depth: 8 });
+  const omniglot = runImagePreprocessing({ benchmark: 'omniglot' } as TrainConfig);
+  assert.deepEqual(preprocessImage(png, 'x.png', omniglot), omniglotPixels(png, 'x.png'));
+  for (const [imageSize, channels] of [[32, 'grey'], [84, 'rgb']] as const) {
+    const config = { benchmark: 'images', imageSize, channels } as TrainConfig;
+    const loaded = decodeImageFolderFiles([['train/a/x.png', png]], { size: imageSize, channels });
+    const mine = preprocessImage(png, 'x.png', runImagePreprocessing(config));
+    assert.equal(mine.length, imageSize * imageSize * (channels === 'rgb' ? 3 : 1));
+    assert.deepEqual(mine, loaded.splits.train[0].images, `${imageSize}px ${channels}`);
+  }
 });
 
 /** `label<TAB>probability<TAB>path` lines, checked for their format. */

@@ -88,9 +88,10 @@ export async function adaptImageRun(dir: string, config: TrainConfig, flags: Ada
 
   const { model, params } = await loadRunModel();
   const inputSize = preprocess.size * preprocess.size * channels;
-  if ((model.spec.kind !== 'mlp' && model.spec.kind !== 'conv') || model.outputSize !== ways || model.inputShape.reduce((a, b) => a * b, 1) !== inputSize) {
+  // Any image model fits (the library's MLP and CNNs, or a --model-file architecture) when its shapes do.
+  if (model.outputSize !== ways || model.inputShape.reduce((a, b) => a * b, 1) !== inputSize) {
     disposeParams(params);
-    throw new UsageError(`adapt ${dir}: the run's model (${model.spec.kind}, [${model.inputShape}] -> ${model.outputSize}) does not take ${ways}-way ${preprocess.size}x${preprocess.size}x${channels} images as config.json says`);
+    throw new UsageError(`adapt ${dir}: the run's model (${model.spec?.kind ?? 'no spec'}, [${model.inputShape}] -> ${model.outputSize}) does not take ${ways}-way ${preprocess.size}x${preprocess.size}x${channels} images as config.json says`);
   }
   const adaptation = evaluationOptions({
     ...config,

@@ -129,7 +129,7 @@ test('the install script builds the native addon or prints its one-line fallback
     t.skip(missing);
     return;
   }
-  assert.equal((await importInNode()).status, 'loaded');
+  assert.match((await importInNode()).status, /^loaded/);
   // Forced failure (node-gyp finds no Node headers): one line says what is lost, the install still succeeds.
   const failed = await sh('npm', ['rebuild', pkg.name, '--foreground-scripts'], { env: { npm_config_nodedir: join(dir, 'no-headers') } });
   const lines = (failed.stdout + failed.stderr).split('\n').filter((l) => l.startsWith(FALLBACK));
@@ -147,5 +147,5 @@ test('the install script builds the native addon or prints its one-line fallback
   } else t.diagnostic(`npm ${npmMajor} has no install-scripts command (npm 11 does)`);
   await sh('npm', ['rebuild', pkg.name]);
   assert.ok(existsSync(addon), 'npm rebuild built the addon');
-  assert.equal((await importInNode()).status, 'loaded');
+  assert.match((await importInNode()).status, /^loaded/);
 });

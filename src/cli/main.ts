@@ -10,7 +10,7 @@ import { UsageError } from './errors.js';
 import { resolveTrainConfig, trainOptions } from './train-options.js';
 import { BENCHMARKS, type TrainConfig } from './config.js';
 import { packageVersion } from './metadata.js';
-import { RunDirError } from '../io/run-dir.js';
+import { RUN_FILES, RunDirError } from '../io/run-dir.js';
 import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
 import { registerEvalCommand } from './eval-command.js';
@@ -59,7 +59,9 @@ async function readRunConfig(dir: string): Promise<TrainConfig> {
     throw new UsageError(`--resume ${dir}: no run there (no readable config.json)`);
   });
   const config = resolveTrainConfig(String(settings.benchmark), {}, settings);
-  return { ...config, out: dir, force: false };
+  // The run's own copy of its --model-file (the file given may have moved or changed since).
+  const modelFile = config.modelFile ? join(dir, RUN_FILES.sourceModel, 'model.json') : config.modelFile;
+  return { ...config, modelFile, out: dir, force: false };
 }
 
 function program(): Command {
@@ -88,7 +90,8 @@ function program(): Command {
         if (!benchmark) throw new UsageError(`missing benchmark: allowed: ${BENCHMARKS.join(', ')} (or --resume RUN_DIR)`);
         config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));
       }
-      const { runTrainJob, phasesOf } = await import('./train-job.js');
+      const { runTrainJob, phasesOf, selectBackend } = await import('./train-job.js');
+      await selectBackend(config);
       const hooks = trainHooks(hookSpec, { ...config, phases: phasesOf(config) }, (line) => console.log(line));
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));

@@ -11,6 +11,7 @@ import type { MetaLearner } from '../algorithms/meta-learner.js';
 import { metaTrain } from '../train/meta-train.js';
 import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
+import { writeLayersModelFiles } from '../io/layers-model-files.js';
 import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
 import { buildLearner, checkLayerwiseScales } from './build.js';
@@ -65,8 +66,8 @@ interface JobState {
   evalSeconds: number;
 }
 
-
-async function selectBackend(config: TrainConfig): Promise<string> {
+/** Makes --backend the active backend (a usage error if it cannot run); before any tensor is made (--model-file's weights). */
+export async function selectBackend(config: TrainConfig): Promise<string> {
   try {
     return await useBackend(config.backend);
   } catch (error) {
@@ -138,6 +139,7 @@ export function phasesOf(config: TrainConfig): TrainConfig['algorithm'][] {
 /** A new run directory with its config.json. */
 async function createRun(config: TrainConfig, benchmark: BenchmarkSetup, backend: string): Promise<RunStart> {
   const runDir = await RunDir.create(config.out, { force: config.force });
+  if (benchmark.sourceModel) await writeLayersModelFiles(runDir.file(RUN_FILES.sourceModel), benchmark.sourceModel);
   await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: innerLoopUsed(config, benchmark), modelSpec: benchmark.model.spec, ...runMetadata() });
   return { runDir, state: { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 }, finishedParams: [] };
 }

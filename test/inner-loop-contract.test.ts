@@ -279,7 +279,7 @@ class Bench {
     let pool = this.pools.get(impl.label);
     if (!pool) {
       const { model, loss, optimizer, layout } = this.setting;
-      pool = AdaptPool.start(impl.threads, { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout, kernels: impl.base.poolKernels });
+      pool = AdaptPool.start(impl.threads, { backend: 'wasm', model: model.spec!, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout, kernels: impl.base.poolKernels });
       this.pools.set(impl.label, pool);
     }
     const started = await pool;

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   }
   const demo = new FewShotDemo(model, params, adaptationOf(settings));
   const a = demo.adaptation;
-  $('settings').textContent = `${model.spec.kind === 'conv' ? 'CNN' : 'MLP'}, ${demo.ways}-way; adaptation: ${a.evalIters} steps of ${settings.innerOptimizer} (learning rate ${settings.learningRate}), minibatches of ${a.evalBatch}${a.transductive ? ', transductive' : ''}`;
+  $('settings').textContent = `${model.spec?.kind === 'conv' ? 'CNN' : 'MLP'}, ${demo.ways}-way; adaptation: ${a.evalIters} steps of ${settings.innerOptimizer} (learning rate ${settings.learningRate}), minibatches of ${a.evalBatch}${a.transductive ? ', transductive' : ''}`;
   const seed = Number(new URLSearchParams(location.search).get('seed') ?? settings.seed ?? 0);
   const rng = Rng.fromSeed(seed);
   let heldOut: LabelledExamples | undefined;

@@ -38,8 +38,11 @@ export interface JointClassificationOptions {
   kernels?: KernelChoice;
 }
 
-/** The same model with `outputs` logits. */
-export function withOutputs(spec: ModelSpec, outputs: number): ModelSpec {
+/** The same model with `outputs` logits (of the library's own models, which it knows how to widen). */
+export function withOutputs(spec: ModelSpec | undefined, outputs: number): ModelSpec {
+  if (!spec || spec.kind === 'layers') {
+    throw new Error(`joint training pre-trains a copy of the model with ${outputs} outputs, which it builds for the library's own models only (mlp, conv, embedding-bag), not for ${spec ? 'a converted tfjs-layers model' : 'a model without a spec'}`);
+  }
   switch (spec.kind) {
     case 'mlp':
       return { ...spec, sizes: [...spec.sizes.slice(0, -1), outputs] };

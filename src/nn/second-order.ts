@@ -23,6 +23,11 @@
  * in dy: its transpose takes, for each window, the upstream value at the routed position. Here,
  * for non-overlapping windows (filter size = stride, as the paper's 2x2/2 pooling), that is
  * sum over the window of G * M, with M = MaxPoolGrad(ones) the routing mask.
+ *
+ * AvgPool (converted tfjs-layers models): its gradient AvgPoolGrad(dy, x) spreads each window's
+ * dy evenly over the window; it is the transpose A^T of the linear map A = AvgPool and does not
+ * depend on x's values. Its own gradient, which tfjs lacks, is therefore A itself: AvgPool of the
+ * upstream gradient, for any window, stride and padding.
  */
 import { tf } from '../core/tf.js';
 
@@ -63,6 +68,18 @@ export function registerSecondOrderGradients(): void {
         },
         input: () => tf.zerosLike(input),
         output: () => tf.zerosLike(output),
+      };
+    },
+  });
+  tf.registerGradient({
+    kernelName: 'AvgPoolGrad',
+    inputsToSave: ['input'],
+    gradFunc: (upstream: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const [input] = saved;
+      const { filterSize, strides, pad } = attrs as unknown as { filterSize: [number, number]; strides: [number, number]; pad: 'same' | 'valid' };
+      return {
+        dy: () => tf.avgPool(upstream as tf.Tensor4D, filterSize, strides, pad),
+        input: () => tf.zerosLike(input),
       };
     },
   });

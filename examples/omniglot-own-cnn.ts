@@ -72,6 +72,7 @@ disposeParams(theta0);
 cnn.dispose();
 
 console.log(`omniglot 5-way 1-shot on 80 held-out characters: un-meta-trained ${(100 * before).toFixed(1)}%, after 500 Reptile meta-iterations ${(100 * after).toFixed(1)}% (chance 20%)`);
-// Measured (seed 0): ? -> ?.
+// Measured (seed 0, wasm and the native CNN kernel): un-meta-trained 29.8%, meta-trained 49.8%, about 33 s
+// wall on 2 busy cores. The thresholds leave 15 and 10 points of margin.
 assert.ok(after > 0.35, `meta-trained accuracy ${after} should be well above chance (0.2)`);
 assert.ok(after > before + 0.1, `meta-training should add at least 10 points (${before} -> ${after})`);

@@ -44,9 +44,11 @@ interface HandLayer {
 
 /**
  * Writes a hand-written tfjs-layers model (Keras Sequential topology in model.json, float32
- * weights in weights.bin) into `dir`; returns the model.json path.
+ * weights in weights.bin) into `dir`; returns the model.json path. `converter`: the layout
+ * tensorflowjs_converter writes for a Keras .h5 model (the topology under model_config, with
+ * Keras's version and backend beside it).
  */
-async function writeHandModel(dir: string, layers: HandLayer[], { inputShape }: { inputShape: number[] }): Promise<string> {
+async function writeHandModel(dir: string, layers: HandLayer[], { inputShape, converter = false }: { inputShape: number[]; converter?: boolean }): Promise<string> {
   await mkdir(dir, { recursive: true });
   const specs: { name: string; shape: number[]; dtype: 'float32' }[] = [];
   const chunks: Float32Array[] = [];
@@ -65,7 +67,8 @@ async function writeHandModel(dir: string, layers: HandLayer[], { inputShape }: 
     keras_version: 'tfjs-layers 4.22.0',
     backend: 'tensor_flow.js',
   };
-  const json = { format: 'layers-model', generatedBy: 'a test, by hand', convertedBy: null, modelTopology: topology, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
+  const modelTopology = converter ? { keras_version: '2.15.0', backend: 'tensorflow', model_config: { class_name: topology.class_name, config: topology.config } } : topology;
+  const json = { format: 'layers-model', generatedBy: converter ? 'keras v2.15.0' : 'a test, by hand', convertedBy: converter ? 'TensorFlow.js Converter v4.22.0' : null, modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
   const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   let offset = 0;
   for (const c of chunks) {
@@ -125,15 +128,15 @@ test("--model-file trains another run's model/: its weights are the start (meta-
 
 test('a hand-written tfjs-layers MLP (40 wide) meta-trains on sine and beats itself un-meta-trained', async () => {
   const file = await writeHandModel(join(root, 'hand-mlp'), handMlp(), { inputShape: [1] });
-  const budget = ['--meta-iters', '1500', '--eval-samples', '100'];
   const trained = join(root, 'hand-mlp-trained');
-  await runOk(['train', 'sine', ...SINE, ...budget, '--model-file', file, '--out', trained]);
+  await runOk(['train', 'sine', ...SINE, '--meta-iters', '4000', '--eval-samples', '100', '--model-file', file, '--out', trained]);
+  // The hand-written weights themselves, evaluated alike (one meta-iteration that moves nothing).
   const untrained = join(root, 'hand-mlp-untrained');
-  await runOk(['train', 'sine', ...SINE, ...budget, '--meta-step', '0', '--model-file', file, '--out', untrained]);
+  await runOk(['train', 'sine', ...SINE, '--meta-iters', '1', '--meta-step', '0', '--eval-samples', '100', '--model-file', file, '--out', untrained]);
   const [t, u] = [(await readJson(join(trained, 'summary.json'))).eval, (await readJson(join(untrained, 'summary.json'))).eval];
   for (const e of [t, u]) assert.ok(Number.isFinite(e.mseAfter) && Number.isFinite(e.mseBefore) && e.mseAfter > 0, JSON.stringify(e));
-  // Measured: meta-trained ?, the hand-written weights themselves ?.
-  assert.ok(t.mseAfter < 0.5 * u.mseAfter, `meta-training should at least halve the adapted MSE: ${t.mseAfter} vs ${u.mseAfter}`);
+  // Measured: MSE after 32 steps 1.59 meta-trained, 4.19 from the hand-written weights (0.38x).
+  assert.ok(t.mseAfter < 0.6 * u.mseAfter, `meta-training should cut the adapted MSE well below the start's: ${t.mseAfter} vs ${u.mseAfter}`);
   const exported = await readJson(join(trained, 'model', 'model.json'));
   const widths = exported.weightsManifest[0].weights.map((w: { shape: number[] }) => w.shape);
   assert.deepEqual(widths, [[1, 40], [40], [40, 40], [40], [40, 1], [1]], "model/ has the file's architecture");
@@ -175,12 +178,12 @@ async function writeImageFolder(dir: string, classes: Record<string, number>, pe
   }
 }
 
-test('a hand-written Omniglot-shaped CNN (28x28x1 -> 5) meta-trains on 28x28 grey image classes', async () => {
+test('a hand-written Omniglot-shaped CNN (28x28x1 -> 5) in the Keras converter\'s layout meta-trains on 28x28 grey image classes', async () => {
   const data = join(root, 'images');
   await writeImageFolder(data, { train: 10, test: 6 }, 6);
-  const file = await writeHandModel(join(root, 'hand-cnn'), handCnn(5), { inputShape: [28, 28, 1] });
+  const file = await writeHandModel(join(root, 'hand-cnn'), handCnn(5), { inputShape: [28, 28, 1], converter: true });
   const out = join(root, 'hand-cnn-run');
-  const r = await runOk(['train', 'images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', file, '--meta-iters', '20', '--meta-batch', '2', '--eval-interval', '10', '--eval-interval-samples', '5', '--eval-samples', '20', '--eval-iters', '5', '--workers', '0', '--backend', 'cpu', '--out', out]);
+  const r = await runOk(['train', 'images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', file, '--train-shots', '5', '--meta-iters', '10', '--meta-batch', '2', '--eval-interval', '5', '--eval-interval-samples', '3', '--eval-samples', '20', '--eval-iters', '3', '--workers', '0', '--backend', 'wasm', '--out', out]);
   const summary = await readJson(join(out, 'summary.json'));
   assert.equal(summary.eval.ways, 5);
   // 20 tasks x 5 queries: the accuracy is k/100, a real evaluation of the CNN.
@@ -218,6 +221,7 @@ test('bad --model-file input: one-line usage errors, exit 2, and no run director
     { name: '3 outputs for 5-way tasks', args: ['images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', cnn], mentions: [cnn, '-> 3', '5-way', '-> 5'] },
     { name: '--reinit alone', args: ['sine', '--reinit'], mentions: ['--reinit', '--model-file'] },
     { name: '--hidden with --model-file', args: ['sine', '--model-file', mlp, '--hidden', '8'], mentions: ['--model-file', '--hidden'] },
+    { name: 'joint training on classification', args: ['images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', cnn, '--baseline', 'joint'], mentions: ['--baseline joint', 'images', '--model-file'] },
   ];
   for (const [i, c] of cases.entries()) {
     const out = join(root, `bad-run-${i}`);

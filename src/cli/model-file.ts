@@ -6,7 +6,7 @@
 import { tf } from '../core/tf.js';
 import { messageOf } from '../data/errors.js';
 import type { Model } from '../nn/model.js';
-import { fromLayersModel } from '../nn/layers-model.js';
+import { fromLayersModel } from '../nn/from-layers-model.js';
 import { layersModelArtifacts, ModelFileError, readLayersModelFiles, type LayersModelFiles } from '../io/layers-model-files.js';
 import { UsageError } from './errors.js';
 import type { TrainConfig } from './config.js';
@@ -41,6 +41,9 @@ export async function loadUserModel(config: Pick<TrainConfig, 'modelFile' | 'rei
     return { path, model: fromLayersModel(layersModel, { reinit: config.reinit }), files };
   } catch (error) {
     throw new UsageError(`--model-file ${path}: ${messageOf(error)}`);
+  } finally {
+    // The functional model keeps copies of the weights it starts from.
+    layersModel.dispose();
   }
 }
 

@@ -163,6 +163,9 @@ function checkModelFileSettings(config: TrainConfig, flags: Record<string, unkno
   if (!config.modelFile) return;
   const network = FLAGS.filter((f) => ['model', 'hidden', 'activation', 'embeddingDim'].includes(f.key) && flags[f.key] !== undefined);
   if (network.length > 0) throw new UsageError(`--model-file ${config.modelFile} sets the network: drop ${flagName(network[0])}`);
+  // Joint training on classification pre-trains a copy with one logit per training class, which it builds for the library's own models only.
+  const joint = config.algorithm === 'joint' ? '--algorithm joint' : config.baseline === 'joint' ? '--baseline joint' : undefined;
+  if (joint && config.benchmark !== 'sine') throw new UsageError(`${joint} on ${config.benchmark} widens the library's own models only, not a --model-file network; allowed baselines: scratch, none`);
 }
 
 /** Checks a value from a --config file the way the flag parser would. */

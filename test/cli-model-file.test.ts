@@ -12,6 +12,7 @@ import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode as encodePng } from 'fast-png';
+import { OMNIGLOT_DATA, omniglotRequirement } from './support/require.js';
 import { assertOneLineUsageError, assertSameResults, killRunningClis, readJson, runCli, runKilledAt, runOk } from './support/cli.js';
 
 let root: string;
@@ -192,6 +193,16 @@ test('a hand-written Omniglot-shaped CNN (28x28x1 -> 5) in the Keras converter\'
   assert.deepEqual(exported.weightsManifest[0].weights.map((w: { shape: number[] }) => w.shape), [[3, 3, 1, 8], [8], [392, 5], [5]], "model/ has the file's architecture");
 });
 
+test('omniglot: a hand-written MLP on the flattened image (784 -> 32 -> 5) fits, trains and runs in the fused MLP kernel', { skip: omniglotRequirement() }, async () => {
+  const file = await writeHandModel(join(root, 'omniglot-mlp'), [dense('h', 784, 32, 'relu'), dense('logits', 32, 5, 'linear')], { inputShape: [784] });
+  const out = join(root, 'omniglot-mlp-run');
+  await runOk(['train', 'omniglot', '--data', OMNIGLOT_DATA, '--model-file', file, '--meta-iters', '3', '--eval-interval', '0', '--eval-samples', '4', '--eval-iters', '2', '--workers', '0', '--out', out]);
+  const [summary, config] = [await readJson(join(out, 'summary.json')), await readJson(join(out, 'config.json'))];
+  // 4 tasks x 5 queries: the accuracy is k/20.
+  assert.ok(Number.isInteger(Math.round(summary.eval.accuracy * 20)) && summary.eval.accuracy >= 0 && summary.eval.accuracy <= 1, JSON.stringify(summary.eval));
+  assert.deepEqual(config.innerLoopUsed, { training: 'fused-mlp', evaluation: 'fused-mlp' }, "the MLP's shape chooses the fused MLP kernel");
+});
+
 test('bad --model-file input: one-line usage errors, exit 2, and no run directory', async () => {
   const dir = join(root, 'bad');
   await mkdir(dir, { recursive: true });
@@ -221,6 +232,7 @@ test('bad --model-file input: one-line usage errors, exit 2, and no run director
     { name: '3 outputs for 5-way tasks', args: ['images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', cnn], mentions: [cnn, '-> 3', '5-way', '-> 5'] },
     { name: '--reinit alone', args: ['sine', '--reinit'], mentions: ['--reinit', '--model-file'] },
     { name: '--hidden with --model-file', args: ['sine', '--model-file', mlp, '--hidden', '8'], mentions: ['--model-file', '--hidden'] },
+    { name: '--init with --model-file', args: ['sine', '--model-file', mlp, '--reinit', '--init', 'pytorch'], mentions: ['--model-file', '--init'] },
     { name: 'joint training on classification', args: ['images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', cnn, '--baseline', 'joint'], mentions: ['--baseline joint', 'images', '--model-file'] },
   ];
   for (const [i, c] of cases.entries()) {

@@ -161,7 +161,7 @@ export function resolveTrainConfig(benchmark: string, flags: Record<string, unkn
 function checkModelFileSettings(config: TrainConfig, flags: Record<string, unknown>): void {
   if (config.reinit && !config.modelFile) throw new UsageError('--reinit applies to --model-file only: give --model-file PATH, or drop --reinit');
   if (!config.modelFile) return;
-  const network = FLAGS.filter((f) => ['model', 'hidden', 'activation', 'embeddingDim'].includes(f.key) && flags[f.key] !== undefined);
+  const network = FLAGS.filter((f) => ['model', 'hidden', 'activation', 'init', 'embeddingDim'].includes(f.key) && flags[f.key] !== undefined);
   if (network.length > 0) throw new UsageError(`--model-file ${config.modelFile} sets the network: drop ${flagName(network[0])}`);
   // Joint training on classification pre-trains a copy with one logit per training class, which it builds for the library's own models only.
   const joint = config.algorithm === 'joint' ? '--algorithm joint' : config.baseline === 'joint' ? '--baseline joint' : undefined;

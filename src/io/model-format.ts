@@ -66,6 +66,7 @@ export function toLayersModel(model: Model, params: ParamSet): tf.LayersModel {
 
 /** The model file's JSON and the weight bytes. */
 export async function toArtifacts(model: Model, params: ParamSet, metadata: Record<string, unknown> = {}): Promise<{ json: ModelJson; weights: Uint8Array }> {
+  const spec = specOf(model, 'toArtifacts');
   const layersModel = toLayersModel(model, params);
   let artifacts: tf.io.ModelArtifacts | undefined;
   await layersModel.save(tf.io.withSaveHandler(async (a) => {
@@ -81,7 +82,7 @@ export async function toArtifacts(model: Model, params: ParamSet, metadata: Reco
     convertedBy: null,
     modelTopology: a.modelTopology,
     weightsManifest: [{ paths: [WEIGHTS_FILE], weights: a.weightSpecs! }],
-    userDefinedMetadata: { reptile: { ...metadata, spec: specOf(model, 'toArtifacts'), paramNames: Object.keys(params) } },
+    userDefinedMetadata: { reptile: { ...metadata, spec, paramNames: Object.keys(params) } },
   };
   return { json, weights };
 }

@@ -16,8 +16,8 @@ export const ACTIVATIONS: Readonly<Record<string, Activation>> = {
   tanh,
   sigmoid,
   softmax: (x) => exp(logSoftmax(x)),
-  // exp of min(x, 0): the branch where() discards must stay finite, or its zero gradient is 0 * inf.
-  elu: (x) => tf.where(tf.greater(x, 0), x, tf.sub(exp(tf.minimum(x, 0)), 1)),
+  // x for x > 0, e^x - 1 below: relu(x) + e^min(x, 0) - 1, with no comparison (whose gradient tfjs lacks).
+  elu: (x) => tf.sub(tf.add(tf.relu(x), exp(tf.minimum(x, 0))), 1),
   // log(1 + e^x) = relu(x) + log(1 + e^-|x|), which never overflows.
   softplus: (x) => tf.add(tf.relu(x), tf.log(tf.add(1, exp(tf.neg(tf.abs(x)))))),
 };

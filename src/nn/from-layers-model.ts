@@ -54,7 +54,7 @@ function walk(layersModel: tf.LayersModel): { inputShape: number[]; steps: PlanS
   const converted: ConvertedLayer[] = [];
   for (const layer of layersModel.layers as unknown as GraphLayer[]) {
     if (layer.getClassName() === 'InputLayer') continue;
-    // The node of this model: the one whose inputs are already computed. A layer called twice (shared) has several.
+    // The node of this model: the one whose inputs are already computed.
     const nodes = layer.inboundNodes.filter((n) => n.inputTensors.length > 0 && n.inputTensors.every((t) => index.has(t.id)));
     if (nodes.length !== 1) {
       const why = nodes.length === 0 ? 'is not connected to the model input' : `is called ${nodes.length} times (a shared layer)`;
@@ -65,6 +65,11 @@ function walk(layersModel: tf.LayersModel): { inputShape: number[]; steps: PlanS
     converted.push(convertLayer(layer, node.inputTensors.map((t) => withoutBatch(t.shape))));
     steps.push({ className: layer.getClassName(), config: layer.getConfig(), inputs: node.inputTensors.map((t) => index.get(t.id)!), params: converted[converted.length - 1].params.map((p) => p.name) });
     index.set(node.outputTensors[0].id, steps.length);
+  }
+  // A layer called twice (shared) has another node whose inputs are now computed: its weights would be tied.
+  for (const layer of layersModel.layers as unknown as GraphLayer[]) {
+    const calls = layer.inboundNodes.filter((n) => n.inputTensors.length > 0 && n.inputTensors.every((t) => index.has(t.id))).length;
+    if (calls > 1) throw new UnsupportedLayerError(layer.getClassName(), layer.name, `is called ${calls} times (a shared layer)`);
   }
   const out = layersModel.outputs[0] as unknown as SymbolicLike;
   const output = index.get(out.id);

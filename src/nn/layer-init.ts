@@ -41,10 +41,10 @@ function fans(shape: readonly number[]): [number, number] {
   return [shape[shape.length - 2] * receptive, shape[shape.length - 1] * receptive];
 }
 
-/** A standard normal value by Box-Muller (two uniforms), optionally redrawn beyond 2 (tfjs's truncated normal). */
+/** A standard normal value, optionally redrawn beyond 2 (tfjs's truncated normal). */
 function normal(rng: Rng, truncated: boolean): number {
   for (;;) {
-    const z = Math.sqrt(-2 * Math.log(1 - rng.float())) * Math.cos(2 * Math.PI * rng.float());
+    const z = rng.normal();
     if (!truncated || Math.abs(z) <= 2) return z;
   }
 }

@@ -53,6 +53,24 @@ export interface ConvertedLayer {
   apply(params: ParamSet, inputs: tf.Tensor[]): tf.Tensor;
 }
 
+/**
+ * Average pooling with TensorFlow's 'same' semantics (each window's mean over the values inside the
+ * input), by explicit zero padding, 'valid' pooling, and division by each window's share of real
+ * values. tfjs's own AvgPool with 'same' padding computes that forward pass, but its gradient
+ * divides by the full window size wherever a window reaches into the padding (measured in tfjs
+ * 4.22: off by 3x at a corner for 3x3 windows, stride 1), so even first-order gradients were wrong.
+ */
+function avgPoolSame(x: tf.Tensor4D, size: [number, number], strides: [number, number]): tf.Tensor4D {
+  const padding = [1, 2].map((axis, i) => {
+    const n = x.shape[axis];
+    const total = Math.max((Math.ceil(n / strides[i]) - 1) * strides[i] + size[i] - n, 0);
+    return [Math.floor(total / 2), total - Math.floor(total / 2)] as [number, number];
+  });
+  const pad = (t: tf.Tensor4D) => tf.pad(t, [[0, 0], padding[0], padding[1], [0, 0]]);
+  const share = tf.avgPool(pad(tf.ones([1, x.shape[1], x.shape[2], 1])), size, strides, 'valid');
+  return tf.div(tf.avgPool(pad(x), size, strides, 'valid'), share);
+}
+
 const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [Number(v[0]), Number(v[1] ?? v[0])] : [Number(v), Number(v)]);
 
 /**
@@ -120,7 +138,8 @@ export function convertLayer(layer: LayerLike, inputShapes: readonly (readonly n
       const unsafe = max && (size[0] !== strides[0] || size[1] !== strides[1])
         ? `layer '${layer.name}' (MaxPooling2D) has poolSize ${size.join('x')} with strides ${strides.join('x')}: second derivatives of max-pooling are implemented for non-overlapping windows (strides = poolSize) only`
         : undefined;
-      return plain((_p, [x]) => (max ? tf.maxPool : tf.avgPool)(x as tf.Tensor4D, size, strides, padding), unsafe ? { secondOrderUnsupported: unsafe } : {});
+      const pool = (x: tf.Tensor4D) => (max ? tf.maxPool(x, size, strides, padding) : padding === 'same' ? avgPoolSame(x, size, strides) : tf.avgPool(x, size, strides, 'valid'));
+      return plain((_p, [x]) => pool(x as tf.Tensor4D), unsafe ? { secondOrderUnsupported: unsafe } : {});
     }
     case 'Dense': {
       const [kernel, bias] = [param('kernel', 'kernelInitializer'), param('bias', 'biasInitializer')];

@@ -28,10 +28,18 @@
  * dy evenly over the window; it is the transpose A^T of the linear map A = AvgPool and does not
  * depend on x's values. Its own gradient, which tfjs lacks, is therefore A itself: AvgPool of the
  * upstream gradient, for any window, stride and padding.
+ *
+ * Comparisons (Greater, LessEqual, LogicalAnd, ...): the gradients of Minimum, Maximum and
+ * ClipByValue (the converted models' ELU and ReLU6) build a mask from x with them, and tfjs
+ * registers no gradient for them, so differentiating such a gradient again threw. A comparison is
+ * piecewise constant: its derivative is zero (wherever it is defined), exactly.
  */
 import { tf } from '../core/tf.js';
 
 let registered = false;
+
+/** Binary comparison and logic kernels (inputs a and b), whose derivative is zero. */
+const COMPARISONS = ['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'LogicalAnd', 'LogicalOr'];
 
 /** Registers the missing gradients (once; later calls do nothing). */
 export function registerSecondOrderGradients(): void {
@@ -71,6 +79,13 @@ export function registerSecondOrderGradients(): void {
       };
     },
   });
+  for (const kernelName of COMPARISONS) {
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ['a', 'b'],
+      gradFunc: (_dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => Object.fromEntries(['a', 'b'].map((name, i) => [name, () => tf.zerosLike(saved[i])])),
+    });
+  }
   tf.registerGradient({
     kernelName: 'AvgPoolGrad',
     inputsToSave: ['input'],

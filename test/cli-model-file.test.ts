@@ -184,7 +184,9 @@ test('a hand-written Omniglot-shaped CNN (28x28x1 -> 5) in the Keras converter\'
   await writeImageFolder(data, { train: 10, test: 6 }, 6);
   const file = await writeHandModel(join(root, 'hand-cnn'), handCnn(5), { inputShape: [28, 28, 1], converter: true });
   const out = join(root, 'hand-cnn-run');
-  const r = await runOk(['train', 'images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', file, '--train-shots', '5', '--meta-iters', '10', '--meta-batch', '2', '--eval-interval', '5', '--eval-interval-samples', '3', '--eval-samples', '20', '--eval-iters', '3', '--workers', '0', '--backend', 'wasm', '--out', out]);
+  const r = await runOk(['train', 'images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', file, '--train-shots', '5', '--meta-iters', '10', '--meta-batch', '2', '--eval-interval', '5', '--eval-interval-samples', '3', '--eval-samples', '20', '--eval-iters', '3', '--workers', '2', '--backend', 'wasm', '--out', out]);
+  // Two worker threads adapt each meta-batch: they rebuild the network from its spec.
+  assert.match(r.stdout, /in 2 worker threads/);
   const summary = await readJson(join(out, 'summary.json'));
   assert.equal(summary.eval.ways, 5);
   // 20 tasks x 5 queries: the accuracy is k/100, a real evaluation of the CNN.
@@ -216,6 +218,9 @@ test('bad --model-file input: one-line usage errors, exit 2, and no run director
   await writeFile(join(dir, 'short', 'weights.bin'), (await readFile(join(dir, 'short', 'weights.bin'))).subarray(0, 100));
   const lstm = await writeHandModel(join(dir, 'lstm'), [{ className: 'LSTM', config: { name: 'rnn', units: 4 }, weights: [{ name: 'kernel', shape: [1, 16], scale: 0.1 }, { name: 'recurrent_kernel', shape: [4, 16], scale: 0.1 }, { name: 'bias', shape: [16], scale: 0 }] }, dense('out', 4, 1, 'linear')], { inputShape: [3, 1] });
   const unknown = await writeHandModel(join(dir, 'unknown'), [{ className: 'NoSuchLayer', config: { name: 'x' } }], { inputShape: [1] });
+  // Max-pooling with overlapping windows (3x3, stride 2): its second derivatives are not exact.
+  const overlapping = handCnn(5).map((l) => (l.className === 'MaxPooling2D' ? { ...l, config: { ...l.config, pool_size: [3, 3] } } : l.className === 'Dense' ? dense('logits', 6 * 6 * 8, 5, 'linear') : l));
+  const pooled = await writeHandModel(join(dir, 'overlapping'), overlapping, { inputShape: [28, 28, 1] });
   const data = join(root, 'images-bad');
   await writeImageFolder(data, { train: 5, test: 5 }, 2);
 
@@ -233,6 +238,7 @@ test('bad --model-file input: one-line usage errors, exit 2, and no run director
     { name: '--reinit alone', args: ['sine', '--reinit'], mentions: ['--reinit', '--model-file'] },
     { name: '--hidden with --model-file', args: ['sine', '--model-file', mlp, '--hidden', '8'], mentions: ['--model-file', '--hidden'] },
     { name: '--init with --model-file', args: ['sine', '--model-file', mlp, '--reinit', '--init', 'pytorch'], mentions: ['--model-file', '--init'] },
+    { name: 'MAML through overlapping max-pooling', args: ['images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', pooled, '--algorithm', 'maml', '--sgd', '--train-shots', '1'], mentions: ['--algorithm maml', pooled, 'MaxPooling2D', 'fomaml'] },
     { name: 'joint training on classification', args: ['images', '--data', data, '--image-size', '28', '--channels', 'grey', '--model-file', cnn, '--baseline', 'joint'], mentions: ['--baseline joint', 'images', '--model-file'] },
   ];
   for (const [i, c] of cases.entries()) {

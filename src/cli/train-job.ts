@@ -14,7 +14,7 @@ import { saveModel } from '../io/model-files.js';
 import { writeLayersModelFiles } from '../io/layers-model-files.js';
 import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import { buildLearner, checkLayerwiseScales } from './build.js';
+import { buildLearner, checkLayerwiseScales, checkSecondOrder } from './build.js';
 import { innerOptimizerOf } from '../demo/run-settings.js';
 import { kernelChoice, scheduleOptions, trainingInnerOptimizer } from './library-options.js';
 import { innerLoopOnThreads, type ThreadedInnerLoop } from '../parallel/worker-pool.js';
@@ -238,6 +238,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   const backend = await selectBackend(config);
   // Before anything is written or read: a scale naming no parameter is a usage error.
   checkLayerwiseScales(config, benchmark.model);
+  checkSecondOrder(config, benchmark.model);
   const run = resume ? await resumeRun(config) : await createRun(config, benchmark, backend);
   const theta0 = benchmark.model.init(runStreams(config.seed).init);
   const learners: MetaLearner[] = [];

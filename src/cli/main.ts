@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './errors.js';
 import { resolveTrainConfig, trainOptions } from './train-options.js';
+import { checkResumeArguments } from './resume-settings.js';
 import { BENCHMARKS, type TrainConfig } from './config.js';
 import { packageVersion } from './metadata.js';
 import { RUN_FILES, RunDirError } from '../io/run-dir.js';
@@ -83,9 +84,12 @@ function program(): Command {
       const hookSpec = testHooksFromEnv();
       let config;
       if (resume) {
-        const settings = Object.keys(flags).filter((k) => k !== 'resume' && !k.startsWith('dashboard') && flags[k] !== undefined);
-        if (benchmark || settings.length > 0) throw new UsageError(`--resume ${resume} continues with the run's recorded settings; drop ${benchmark ? `'${benchmark}'` : `--${settings[0].replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`}`);
         config = await readRunConfig(resume);
+        const settings = Object.keys(flags).filter((k) => k !== 'resume' && k !== 'force' && !k.startsWith('dashboard') && flags[k] !== undefined);
+        if (benchmark || settings.length > 0) {
+          const given = resolveTrainConfig(benchmark ?? config.benchmark, flags, await readConfigFile(flags.config as string | undefined));
+          checkResumeArguments(resume, config, given, flags.out !== undefined);
+        }
       } else {
         if (!benchmark) throw new UsageError(`missing benchmark: allowed: ${BENCHMARKS.join(', ')} (or --resume RUN_DIR)`);
         config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));
@@ -101,7 +105,7 @@ function program(): Command {
       console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);
     });
   for (const option of trainOptions()) train.addOption(option);
-  train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint, with its recorded settings'));
+  train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint; other arguments must equal its recorded settings'));
   for (const option of dashboardOptions()) train.addOption(option);
   registerDataCommand(cli);
   registerEvalCommand(cli, { readRunConfig });

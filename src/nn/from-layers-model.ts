@@ -41,6 +41,10 @@ type GraphLayer = LayerLike & { readonly inboundNodes: readonly NodeLike[] };
 
 const withoutBatch = (shape: readonly (number | null)[]) => shape.slice(1).map(Number);
 
+/** The layer's calls whose inputs are all computed already (indexed by symbolic tensor id). */
+const computedCalls = (layer: GraphLayer, index: ReadonlyMap<number, number>) =>
+  layer.inboundNodes.filter((n) => n.inputTensors.length > 0 && n.inputTensors.every((t) => index.has(t.id)));
+
 /** The layers in evaluation order, each with the indices of its inputs (0: the model's input; i + 1: step i's output). */
 function walk(layersModel: tf.LayersModel): { inputShape: number[]; steps: PlanStep[]; converted: ConvertedLayer[]; output: number; outputShape: number[] } {
   const label = `fromLayersModel: model '${layersModel.name}'`;
@@ -55,7 +59,7 @@ function walk(layersModel: tf.LayersModel): { inputShape: number[]; steps: PlanS
   for (const layer of layersModel.layers as unknown as GraphLayer[]) {
     if (layer.getClassName() === 'InputLayer') continue;
     // The node of this model: the one whose inputs are already computed.
-    const nodes = layer.inboundNodes.filter((n) => n.inputTensors.length > 0 && n.inputTensors.every((t) => index.has(t.id)));
+    const nodes = computedCalls(layer, index);
     if (nodes.length !== 1) {
       const why = nodes.length === 0 ? 'is not connected to the model input' : `is called ${nodes.length} times (a shared layer)`;
       throw new UnsupportedLayerError(layer.getClassName(), layer.name, why);
@@ -68,7 +72,7 @@ function walk(layersModel: tf.LayersModel): { inputShape: number[]; steps: PlanS
   }
   // A layer called twice (shared) has another node whose inputs are now computed: its weights would be tied.
   for (const layer of layersModel.layers as unknown as GraphLayer[]) {
-    const calls = layer.inboundNodes.filter((n) => n.inputTensors.length > 0 && n.inputTensors.every((t) => index.has(t.id))).length;
+    const calls = computedCalls(layer, index).length;
     if (calls > 1) throw new UnsupportedLayerError(layer.getClassName(), layer.name, `is called ${calls} times (a shared layer)`);
   }
   const out = layersModel.outputs[0] as unknown as SymbolicLike;

@@ -99,8 +99,9 @@ export function convertLayer(layer: LayerLike, inputShapes: readonly (readonly n
   };
   const single = (_p: ParamSet, inputs: tf.Tensor[]) => inputs[0];
   const plain = (apply: ConvertedLayer['apply'], extra: Partial<ConvertedLayer> = {}): ConvertedLayer => ({ params: [], exportOnly: [], batchStatistics: false, apply, ...extra });
-  const known = (...expected: (LayerParam | undefined)[]) => {
-    const names = new Set(expected.filter((p) => p).map((p) => p!.name));
+  /** Fails for a weight the conversion would ignore (one this code does not know). */
+  const known = (...expected: (LayerParam | string | undefined)[]) => {
+    const names = new Set(expected.map((p) => (typeof p === 'string' ? p : p?.name)));
     for (const w of layer.weights) if (!names.has(w.originalName ?? w.name)) fail(`has a weight '${w.originalName ?? w.name}' that is not converted`);
   };
 
@@ -187,7 +188,7 @@ export function convertLayer(layer: LayerLike, inputShapes: readonly (readonly n
       if (axis !== -1 && axis !== rank - 1) fail(`normalises axis ${axis}; only the last axis (-1) is supported`);
       const [gamma, beta] = [param('gamma', 'gammaInitializer'), param('beta', 'betaInitializer')];
       const stats = ['moving_mean', 'moving_variance'].map((s) => weightNamed(s)).filter((w) => w).map((w) => w!.originalName ?? w!.name);
-      known(gamma, beta, ...stats.map((name) => ({ name, shape: [], initializer: { className: 'Zeros' } })));
+      known(gamma, beta, ...stats);
       const epsilon = Number(config.epsilon ?? 1e-3);
       return {
         params: [gamma, beta].filter((p): p is LayerParam => p !== undefined),

@@ -151,9 +151,14 @@ test('--resume and reptile eval rebuild the --model-file model from the run (the
   await runOk([...args, '--out', whole]);
   const killed = join(root, 'resume-killed');
   await runKilledAt([...args, '--out', killed], 'training:reptile:30');
+  // The same command with --resume appended: its --model-file is the recorded one.
+  const again = join(root, 'resume-again');
+  await runKilledAt([...args, '--out', again], 'training:reptile:30');
   await rm(dir, { recursive: true });
   await runOk(['train', '--resume', killed]);
   await assertSameResults(whole, killed);
+  await runOk([...args, '--out', again, '--resume', again]);
+  await assertSameResults(whole, again);
   const r = await runOk(['eval', killed, '--eval-samples', '50', '--json', join(root, 'resume-eval.json')]);
   const evaluation = (await readJson(join(root, 'resume-eval.json'))).eval;
   assert.equal(evaluation.mseAfter, (await readJson(join(killed, 'summary.json'))).eval.mseAfter, `reptile eval repeats the run's evaluation: ${r.stdout}`);

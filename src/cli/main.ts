@@ -54,15 +54,23 @@ function outputErrorWithHint(command: string, commands: () => string[] = () => [
   };
 }
 
-/** The recorded settings of the run in `dir` (its config.json), for --resume. */
-async function readRunConfig(dir: string): Promise<TrainConfig> {
+/** The settings of the run in `dir` as its config.json records them. */
+async function readRecordedConfig(dir: string): Promise<TrainConfig> {
   const settings = await readConfigFile(join(dir, 'config.json')).catch(() => {
     throw new UsageError(`--resume ${dir}: no run there (no readable config.json)`);
   });
   const config = resolveTrainConfig(String(settings.benchmark), {}, settings);
-  // The run's own copy of its --model-file (the file given may have moved or changed since).
-  const modelFile = config.modelFile ? join(dir, RUN_FILES.sourceModel, 'model.json') : config.modelFile;
-  return { ...config, modelFile, out: dir, force: false };
+  return { ...config, out: dir, force: false };
+}
+
+/** The settings to continue or evaluate a run with: its --model-file is the run's own copy (the file given may have moved or changed since). */
+function withRunModelCopy(config: TrainConfig, dir: string): TrainConfig {
+  return config.modelFile ? { ...config, modelFile: join(dir, RUN_FILES.sourceModel, 'model.json') } : config;
+}
+
+/** The settings of the run in `dir`, for --resume, `reptile eval` and `reptile adapt`. */
+async function readRunConfig(dir: string): Promise<TrainConfig> {
+  return withRunModelCopy(await readRecordedConfig(dir), dir);
 }
 
 function program(): Command {
@@ -84,12 +92,13 @@ function program(): Command {
       const hookSpec = testHooksFromEnv();
       let config;
       if (resume) {
-        config = await readRunConfig(resume);
+        const recorded = await readRecordedConfig(resume);
         const settings = Object.keys(flags).filter((k) => k !== 'resume' && k !== 'force' && !k.startsWith('dashboard') && flags[k] !== undefined);
         if (benchmark || settings.length > 0) {
-          const given = resolveTrainConfig(benchmark ?? config.benchmark, flags, await readConfigFile(flags.config as string | undefined));
-          checkResumeArguments(resume, config, given, flags.out !== undefined);
+          const given = resolveTrainConfig(benchmark ?? recorded.benchmark, flags, await readConfigFile(flags.config as string | undefined));
+          checkResumeArguments(resume, recorded, given, flags.out !== undefined);
         }
+        config = withRunModelCopy(recorded, resume);
       } else {
         if (!benchmark) throw new UsageError(`missing benchmark: allowed: ${BENCHMARKS.join(', ')} (or --resume RUN_DIR)`);
         config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));

@@ -74,6 +74,6 @@ cnn.dispose();
 
 console.log(`omniglot 5-way 1-shot on 80 held-out characters: un-meta-trained ${(100 * before).toFixed(1)}%, after 500 Reptile meta-iterations ${(100 * after).toFixed(1)}% (chance 20%)`);
 // Measured (seed 0, wasm and the native CNN kernel): un-meta-trained 28.2%, meta-trained 45.0%, about
-// 35 s wall on 2 busy cores. The thresholds leave 10 and 6.8 points of margin.
+// 15 s wall on 2 cores (35 s when they are busy). The thresholds leave 10 and 6.8 points of margin.
 assert.ok(after > 0.35, `meta-trained accuracy ${after} should be well above chance (0.2)`);
 assert.ok(after > before + 0.1, `meta-training should add at least 10 points (${before} -> ${after})`);

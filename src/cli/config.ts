@@ -96,6 +96,10 @@ export interface TrainConfig {
   init: (typeof INIT_SCHEMES)[number];
   activation: (typeof ACTIVATIONS)[number];
   hidden: number[];
+  /** A tfjs-layers / Keras model.json whose architecture (and, unless `reinit`, weights) the run trains ('': the --model network). */
+  modelFile: string;
+  /** With modelFile: fresh weights drawn from the seed instead of the file's. */
+  reinit: boolean;
   backend: (typeof BACKENDS)[number];
   /** --init-from: a safetensors state_dict (PyTorch names, docs/interop.md) the meta-parameters start from instead of --init's draw. */
   initFrom?: string;

@@ -12,7 +12,7 @@ import { checkResumeArguments } from './resume-settings.js';
 import { BENCHMARKS, type TrainConfig } from './config.js';
 import { packageVersion } from './metadata.js';
 import { checkCpuLevelSetting } from './cpu-level.js';
-import { RunDirError } from '../io/run-dir.js';
+import { RUN_FILES, RunDirError } from '../io/run-dir.js';
 import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
 import { registerEvalCommand } from './eval-command.js';
@@ -56,14 +56,24 @@ function outputErrorWithHint(command: string, commands: () => string[] = () => [
   };
 }
 
-/** The recorded settings of the run in `dir` (its config.json), for --resume. */
-async function readRunConfig(dir: string): Promise<TrainConfig> {
+/** The settings of the run in `dir` as its config.json records them. */
+async function readRecordedConfig(dir: string): Promise<TrainConfig> {
   const settings = await readConfigFile(join(dir, 'config.json')).catch(() => {
     throw new UsageError(`--resume ${dir}: no run there (no readable config.json)`);
   });
   const config = resolveTrainConfig(String(settings.benchmark), {}, settings);
   const initFromSha256 = typeof settings.initFromSha256 === 'string' ? { initFromSha256: settings.initFromSha256 } : {};
   return { ...config, ...initFromSha256, out: dir, force: false };
+}
+
+/** The settings to continue or evaluate a run with: its --model-file is the run's own copy (the file given may have moved or changed since). */
+function withRunModelCopy(config: TrainConfig, dir: string): TrainConfig {
+  return config.modelFile ? { ...config, modelFile: join(dir, RUN_FILES.sourceModel, 'model.json') } : config;
+}
+
+/** The settings of the run in `dir`, for --resume, `reptile eval` and `reptile adapt`. */
+async function readRunConfig(dir: string): Promise<TrainConfig> {
+  return withRunModelCopy(await readRecordedConfig(dir), dir);
 }
 
 function program(): Command {
@@ -86,17 +96,19 @@ function program(): Command {
       const hookSpec = testHooksFromEnv();
       let config;
       if (resume) {
-        config = await readRunConfig(resume);
+        const recorded = await readRecordedConfig(resume);
         const settings = Object.keys(flags).filter((k) => k !== 'resume' && k !== 'force' && !k.startsWith('dashboard') && flags[k] !== undefined);
         if (benchmark || settings.length > 0) {
-          const given = resolveTrainConfig(benchmark ?? config.benchmark, flags, await readConfigFile(flags.config as string | undefined));
-          checkResumeArguments(resume, config, given, flags.out !== undefined);
+          const given = resolveTrainConfig(benchmark ?? recorded.benchmark, flags, await readConfigFile(flags.config as string | undefined));
+          checkResumeArguments(resume, recorded, given, flags.out !== undefined);
         }
+        config = withRunModelCopy(recorded, resume);
       } else {
         if (!benchmark) throw new UsageError(`missing benchmark: allowed: ${BENCHMARKS.join(', ')} (or --resume RUN_DIR)`);
         config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));
       }
-      const { runTrainJob, phasesOf } = await import('./train-job.js');
+      const { runTrainJob, phasesOf, selectBackend } = await import('./train-job.js');
+      await selectBackend(config);
       const hooks = trainHooks(hookSpec, { ...config, phases: phasesOf(config) }, (line) => console.log(line));
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));

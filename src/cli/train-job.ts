@@ -12,9 +12,10 @@ import { metaTrain } from '../train/meta-train.js';
 import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
 import { loadSafetensorsParams, type InitFile } from '../io/safetensors-files.js';
+import { writeLayersModelFiles } from '../io/layers-model-files.js';
 import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import { buildLearner, checkLayerwiseScales } from './build.js';
+import { buildLearner, checkLayerwiseScales, checkSecondOrder } from './build.js';
 import { innerOptimizerOf } from '../demo/run-settings.js';
 import { kernelChoice, scheduleOptions, trainingInnerOptimizer } from './library-options.js';
 import { innerLoopOnThreads, type ThreadedInnerLoop } from '../parallel/worker-pool.js';
@@ -67,8 +68,8 @@ interface JobState {
   evalSeconds: number;
 }
 
-
-async function selectBackend(config: TrainConfig): Promise<string> {
+/** Makes --backend the active backend (a usage error if it cannot run); before any tensor is made (--model-file's weights). */
+export async function selectBackend(config: TrainConfig): Promise<string> {
   try {
     return await useBackend(config.backend);
   } catch (error) {
@@ -140,6 +141,7 @@ export function phasesOf(config: TrainConfig): TrainConfig['algorithm'][] {
 /** A new run directory with its config.json. */
 async function createRun(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, init: InitFile | undefined): Promise<RunStart> {
   const runDir = await RunDir.create(config.out, { force: config.force });
+  if (benchmark.sourceModel) await writeLayersModelFiles(runDir.file(RUN_FILES.sourceModel), benchmark.sourceModel);
   const used = innerLoopUsed(config, benchmark);
   await runDir.writeConfig({ ...config, ...(init ? { initFromSha256: init.sha256 } : {}), ...benchmark.recorded, backendUsed: backend, innerLoopUsed: used, ...nativeCpuLevelUsed(used), modelSpec: benchmark.model.spec, ...runMetadata() });
   return { runDir, state: { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 }, finishedParams: [] };
@@ -256,6 +258,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   const backend = await selectBackend(config);
   // Before anything is written or read: a scale naming no parameter is a usage error.
   checkLayerwiseScales(config, benchmark.model);
+  checkSecondOrder(config, benchmark.model);
   const init = await readInitFrom(config, benchmark, resume);
   let run: RunStart;
   try {

@@ -20,6 +20,8 @@ import { registerExperimentCommand } from './experiment-command.js';
 import { registerTuneCommand } from './tune-command.js';
 import { registerCompareCommand } from './compare-command.js';
 import { testHooksFromEnv, trainHooks } from './test-hooks.js';
+import { coordinatorFlags, coordinatorOptions } from './broker-options.js';
+import { registerWorkerCommand } from './worker-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -79,9 +81,10 @@ function program(): Command {
     .action(async (benchmark: string | undefined, flags: Record<string, unknown>) => {
       const resume = flags.resume as string | undefined;
       const hookSpec = testHooksFromEnv();
+      const broker = coordinatorFlags(flags);
       let config;
       if (resume) {
-        const settings = Object.keys(flags).filter((k) => k !== 'resume' && !k.startsWith('dashboard') && flags[k] !== undefined);
+        const settings = Object.keys(flags).filter((k) => k !== 'resume' && !k.startsWith('dashboard') && !k.startsWith('broker') && flags[k] !== undefined);
         if (benchmark || settings.length > 0) throw new UsageError(`--resume ${resume} continues with the run's recorded settings; drop ${benchmark ? `'${benchmark}'` : `--${settings[0].replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`}`);
         config = await readRunConfig(resume);
       } else {
@@ -92,7 +95,7 @@ function program(): Command {
       const hooks = trainHooks(hookSpec, { ...config, phases: phasesOf(config) }, (line) => console.log(line));
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
-      const summary = await withDashboard(flags, config.out, () => runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line), hooks }));
+      const summary = await withDashboard(flags, config.out, () => runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line), hooks, broker }));
       const ratio = setup.compare?.(summary);
       if (ratio) console.log(ratio);
       console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);
@@ -100,6 +103,7 @@ function program(): Command {
   for (const option of trainOptions()) train.addOption(option);
   train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint, with its recorded settings'));
   for (const option of dashboardOptions()) train.addOption(option);
+  for (const option of coordinatorOptions()) train.addOption(option);
   registerDataCommand(cli);
   registerEvalCommand(cli, { readRunConfig });
   registerServeCommands(cli);
@@ -107,6 +111,7 @@ function program(): Command {
   registerExperimentCommand(cli);
   registerTuneCommand(cli);
   registerCompareCommand(cli);
+  registerWorkerCommand(cli);
   return cli;
 }
 

@@ -51,3 +51,13 @@ export function coordinatorFlags(flags: Record<string, unknown>): CoordinatorFla
 export function flagOf(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
 }
+
+/** The flags of `reptile tune` and `reptile experiment` that send their runs to workers. */
+export function brokerFlagOptions(what: string): Option[] {
+  return [new Option('--broker <url>', `Redis: ${what} are trained by reptile worker processes (docs/distributed.md); --jobs: runs in flight`), ...connectionOptions().slice(1)];
+}
+
+/** A --broker-* flag without --broker is a usage error. */
+export function refuseStrayBrokerFlags(flags: object): void {
+  coordinatorFlags(flags as Record<string, unknown>);
+}

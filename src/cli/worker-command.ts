@@ -1,6 +1,7 @@
 /**
  * `reptile worker --broker URL [--threads N]`: adapts the task chunks of distributed runs
- * (`reptile train --broker URL`) until stopped. SIGTERM or SIGINT: it takes no new job, finishes
+ * (`reptile train --broker URL`), and trains the runs of `reptile tune/experiment --broker URL`,
+ * until stopped. SIGTERM or SIGINT: it takes no new job, finishes
  * the running ones and exits 0. A job from a coordinator of another package version or kernel
  * build is refused: the worker exits 2 naming both (the job goes back to the queue for a worker
  * that matches).
@@ -11,6 +12,7 @@ import { integer } from './parse.js';
 import { connectionOptions } from './broker-options.js';
 import { UsageError } from './errors.js';
 import type { BrokerFlags } from '../distributed/broker-connection.js';
+import type { Benchmark } from './config.js';
 
 interface WorkerFlags extends BrokerFlags {
   threads: number;
@@ -20,7 +22,7 @@ interface WorkerFlags extends BrokerFlags {
 export function registerWorkerCommand(program: Command): void {
   const command = program
     .command('worker')
-    .description('adapt the tasks of distributed runs (reptile train --broker URL) taken from Redis, until SIGTERM')
+    .description('adapt task chunks (reptile train --broker URL) and train runs (tune/experiment --broker) taken from Redis, until SIGTERM')
     .addOption(new Option('--threads <n>', 'jobs at once, each on its own worker thread').argParser(integer(1, 256)).default(availableParallelism(), `the number of cores, ${availableParallelism()} here`))
     .addOption(new Option('--lock-duration <ms>', "a job's lock: a killed worker's job is re-queued this long after its last renewal").argParser(integer(1000)).default(30000))
     .showSuggestionAfterError(false)
@@ -47,6 +49,10 @@ export function registerWorkerCommand(program: Command): void {
           stop();
         },
         ...(killAt ? { killAtJob: Number(killAt) } : {}),
+        runCell: async (data, dir) => {
+          const { trainCell } = await import('./experiment/cells.js');
+          return trainCell({ benchmark: data.benchmark as Benchmark, settings: data.settings, labels: {} }, dir, data.extraArgs);
+        },
       });
       const onSignal = (signal: string) => {
         log(`${signal}: taking no new job, finishing the running ones`);

@@ -100,7 +100,8 @@ export async function checkBroker(address: BrokerAddress, warn: (line: string) =
   try {
     await probe.connect();
     await probe.ping();
-    const info = await probe.info('server');
+    // A confined ACL user may not be allowed INFO or CONFIG: then those checks are skipped.
+    const info = await probe.info('server').catch(() => '');
     const version = /redis_version:(\d+)\.(\d+)/.exec(info);
     if (version && (Number(version[1]) < 6 || (Number(version[1]) === 6 && Number(version[2]) < 2))) {
       throw new UsageError(`--broker ${address.shown}: Redis ${version[1]}.${version[2]} is too old; BullMQ needs Redis >= 6.2`);

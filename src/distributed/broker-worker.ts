@@ -5,7 +5,9 @@
  * version and cached; a job of a version that is no longer current is skipped (stale), and a
  * result that another delivery already wrote is dropped (duplicate), both counted in Redis.
  */
-import { hostname } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { AdaptJob } from '../core/inner-loop.js';
 import { PoolWorker } from '../parallel/worker-pool.js';
@@ -15,6 +17,7 @@ import { buildIdentity, buildMismatch } from './build-identity.js';
 import { decode, encode } from './codec.js';
 import { ADAPT_QUEUE, RunKeys } from './keys.js';
 import type { ChunkJobData, ChunkResultBlob, ParamsBlob } from './protocol.js';
+import { CELL_QUEUE, zipDirectory, type CellJobData, type CellJobResult } from './cell-jobs.js';
 
 export interface BrokerWorkerOptions {
   address: BrokerAddress;
@@ -27,6 +30,8 @@ export interface BrokerWorkerOptions {
   onRefused: (reason: string) => void;
   /** Test hook: SIGKILL this process when it starts adapting its n-th job. */
   killAtJob?: number;
+  /** Trains a whole run (a cell of `reptile tune/experiment --broker`) into `dir`. */
+  runCell: (data: CellJobData, dir: string) => Promise<{ code: number | null; stderr: string }>;
 }
 
 /** Worker threads for one recipe at a time (a new run's recipe replaces them). */
@@ -147,11 +152,33 @@ export async function startBrokerWorker(options: BrokerWorkerOptions): Promise<R
     maxStalledCount: 5,
   });
   worker.on('error', () => {}); // reconnections; failed jobs carry their reason to the coordinator
-  await worker.waitUntilReady();
+
+  const cellWorker = new Worker<CellJobData, CellJobResult>(
+    CELL_QUEUE,
+    async (job) => {
+      const refused = buildMismatch(job.data, 'the coordinator');
+      if (refused) {
+        options.onRefused(refused);
+        throw new Error(`worker ${name} refused the job: ${refused}`);
+      }
+      const dir = await mkdtemp(join(tmpdir(), 'reptile-cell-'));
+      try {
+        log(`training run ${job.id} (${job.data.benchmark})`);
+        const { code, stderr } = await options.runCell(job.data, dir);
+        log(`trained run ${job.id}: exit code ${code}`);
+        return { code, stderr, files: await zipDirectory(dir) };
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    { connection: address.options as ConnectionOptions, prefix: address.prefix, concurrency: options.threads, lockDuration: options.lockDuration, stalledInterval: options.lockDuration, maxStalledCount: 5 },
+  );
+  cellWorker.on('error', () => {});
+  await Promise.all([worker.waitUntilReady(), cellWorker.waitUntilReady()]);
   log(`worker ${name}: reptile ${identity.packageVersion}, kernel build ${identity.kernelBuild}, ${options.threads} thread${options.threads > 1 ? 's' : ''}, taking jobs from ${address.shown} (prefix ${address.prefix})`);
   return {
     async close() {
-      await worker.close();
+      await Promise.all([worker.close(), cellWorker.close()]);
       await threads.close();
       redis.disconnect();
     },

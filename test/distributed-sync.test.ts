@@ -9,7 +9,9 @@
  * - a worker SIGKILLed while it adapts a chunk: its job is re-queued when its lock expires and
  *   another worker computes it; no bit changes;
  * - a meta-iteration whose chunks are all delivered twice: no bit changes, and every extra
- *   delivery is counted (a duplicate result, or stale work once the version has moved on).
+ *   delivery is counted (a duplicate result, or stale work once the version has moved on);
+ * - --broker-async: with --max-staleness 0 it is the synchronous run; with 2 it runs to the end
+ *   and reports the chunks it applied late or dropped (its numbers are not reproducible).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -109,5 +111,28 @@ describe('--broker with several workers on the worker pool\'s own inner loop', {
     const ran = await stopWorkers(workers);
     assert.ok(ran.filter((w) => /adapted run/.test(w.stdout)).length >= 2, 'at least two workers adapted chunks');
     await assertSameParameters(reference, out);
+  });
+});
+
+describe('--broker-async', { skip }, () => {
+  test('--max-staleness 0 with one worker is the synchronous run: the numbers of --workers 2', async () => {
+    const reference = join(root, 'workers-2'); // made by the first describe's before()
+    const workers = [await startWorker(redis.url)];
+    const out = join(root, 'async-0');
+    const r = await runOk([...SINE, '--broker', redis.url, '--broker-chunk', '1', '--broker-async', '--max-staleness', '0', '--out', out]);
+    await stopWorkers(workers);
+    assert.match(r.stdout, /broker-async: 0 chunks applied in a later meta-iteration than their own/);
+    await assertSameResults(reference, out);
+  });
+
+  test('--max-staleness 2 with two workers: the run finishes and reports its late and dropped chunks', async () => {
+    const workers = await Promise.all([1, 2].map(() => startWorker(redis.url)));
+    const out = join(root, 'async-2');
+    const r = await runOk([...SINE, '--broker', redis.url, '--broker-chunk', '1', '--broker-async', '--max-staleness', '2', '--out', out]);
+    await stopWorkers(workers);
+    const m = /broker-async: (\d+) chunks applied in a later meta-iteration than their own, (\d+) dropped as more than 2 versions old/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    const summary = await readJson(join(out, 'summary.json'));
+    assert.ok(Number.isFinite(summary.eval.mseAfter), JSON.stringify(summary.eval));
   });
 });

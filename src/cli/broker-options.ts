@@ -27,6 +27,8 @@ export function coordinatorOptions(): Option[] {
     new Option('--broker-deadline <s>', 'seconds a meta-iteration may wait for its chunks before the run stops with an error (default: 300)').argParser(real(0, Infinity, { minExclusive: true })),
     new Option('--broker-backup-after <s>', "seconds after which an unfinished chunk gets a backup copy; the first result wins (default: never)").argParser(real(0)),
     new Option('--broker-attempts <n>', 'deliveries of a job (a failed or killed worker) before the run stops (default: 5)').argParser(integer(1)),
+    new Option('--broker-async', 'apply the first chunks to arrive, of this or recent meta-iterations (NOT reproducible; docs/distributed.md)'),
+    new Option('--max-staleness <s>', '--broker-async: drop chunks more than s meta-iterations old (default: 1)').argParser(integer(0)),
   ];
 }
 
@@ -35,10 +37,14 @@ export interface CoordinatorFlags extends BrokerFlags {
   brokerDeadline?: number;
   brokerBackupAfter?: number;
   brokerAttempts?: number;
+  brokerAsync?: boolean;
+  maxStaleness?: number;
 }
 
 /** The coordinator flags in `flags` (commander's parsed options), or undefined without --broker. */
 export function coordinatorFlags(flags: Record<string, unknown>): CoordinatorFlags | undefined {
+  if (flags.maxStaleness !== undefined && !flags.brokerAsync) throw new UsageError('--max-staleness needs --broker-async');
+  if (flags.brokerAsync && flags.brokerBackupAfter !== undefined) throw new UsageError('--broker-backup-after does not apply to --broker-async (a late chunk counts in a later meta-iteration)');
   if (flags.broker === undefined) {
     const stray = Object.keys(flags).find((k) => k.startsWith('broker') && flags[k] !== undefined);
     if (stray) throw new UsageError(`${flagOf(stray)} needs --broker URL`);

@@ -84,7 +84,7 @@ function program(): Command {
       const broker = coordinatorFlags(flags);
       let config;
       if (resume) {
-        const settings = Object.keys(flags).filter((k) => k !== 'resume' && !k.startsWith('dashboard') && !k.startsWith('broker') && flags[k] !== undefined);
+        const settings = Object.keys(flags).filter((k) => k !== 'resume' && !k.startsWith('dashboard') && !k.startsWith('broker') && k !== 'maxStaleness' && flags[k] !== undefined);
         if (benchmark || settings.length > 0) throw new UsageError(`--resume ${resume} continues with the run's recorded settings; drop ${benchmark ? `'${benchmark}'` : `--${settings[0].replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`}`);
         config = await readRunConfig(resume);
       } else {

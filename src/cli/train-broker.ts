@@ -59,6 +59,8 @@ export async function brokerInnerLoop(
     attempts: flags.brokerAttempts ?? 5,
     log,
     duplicateAtVersion,
+    ...(flags.brokerAsync ? { maxStaleness: flags.maxStaleness ?? 1 } : {}),
   });
+  if (flags.brokerAsync) log(`--broker-async: each meta-iteration applies the first chunks to arrive, up to ${flags.maxStaleness ?? 1} versions old; the numbers are not reproducible`);
   return { loop, threads: 0, close: () => loop.close() };
 }

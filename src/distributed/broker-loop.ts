@@ -48,6 +48,17 @@ export interface BrokerLoopOptions {
   log: (line: string) => void;
   /** Test hook: at this version every chunk is queued twice (a duplicated delivery). */
   duplicateAtVersion?: number;
+  /**
+   * Asynchronous mode (--broker-async): a meta-iteration applies the first chunks to arrive from
+   * this version or up to this many versions before, and drops older ones. Not reproducible.
+   */
+  maxStaleness?: number;
+}
+
+/** A chunk queued in asynchronous mode and not applied or dropped yet. */
+interface Outstanding {
+  version: number;
+  chunk: number;
 }
 
 /** How often the barrier looks at its jobs' states while it waits (a lost job, a failed one). */
@@ -60,6 +71,9 @@ export class BrokerLoop implements InnerLoop {
   private version = 0;
   private readonly keys: RunKeys;
   private readonly identity = buildIdentity();
+  private outstanding: Outstanding[] = [];
+  /** Asynchronous mode: chunks applied from an older version, and chunks dropped as too old. */
+  private readonly late = { applied: 0, dropped: 0 };
 
   private constructor(
     private readonly options: BrokerLoopOptions,
@@ -99,7 +113,7 @@ export class BrokerLoop implements InnerLoop {
     const chunks = Array.from({ length: Math.ceil(jobs.length / chunk) }, (_, c) => jobs.slice(c * chunk, (c + 1) * chunk));
     const blob: ParamsBlob = { ...this.identity, recipe: this.options.recipe, theta: theta.host, ...(mode === 'common' && state ? { state: state.host } : {}), mode };
     const version$ = { blob: encode(blob), tasks: chunks.map((c) => encode(c.map(plainJob)).toString('base64')) };
-    const parts = await this.barrier(version, version$.blob, version$.tasks);
+    const parts = this.options.maxStaleness === undefined ? await this.barrier(version, version$.blob, version$.tasks) : await this.asynchronous(version, version$.blob, version$.tasks, this.options.maxStaleness);
     const lossSum = parts.reduce((sum, p) => sum + p.lossSum, 0);
     return hostTasksResult(parts.flatMap((p) => p.phis), parts.flatMap((p) => p.states ?? []), options, lossSum, fastHostMean);
   }
@@ -116,7 +130,7 @@ export class BrokerLoop implements InnerLoop {
     const { prefix } = this.options.address;
     await this.queue.addBulk(
       which.map((c) => {
-        const data: ChunkJobData = { ...this.address(version, c), ...this.identity, prefix, expirySeconds: this.expirySeconds, params: paramsKey, tasks: tasks[c] };
+        const data: ChunkJobData = { ...this.address(version, c), ...this.identity, prefix, expirySeconds: this.expirySeconds, params: paramsKey, tasks: tasks[c], ...(this.options.maxStaleness !== undefined ? { maxStaleness: this.options.maxStaleness } : {}) };
         const opts = { jobId: jobId(this.address(version, c), copy), attempts: this.options.attempts, backoff: { type: 'fixed', delay: 500 }, removeOnComplete: true, removeOnFail: { age: 3600 } };
         return { name: 'adapt', data, opts };
       }),
@@ -184,6 +198,53 @@ export class BrokerLoop implements InnerLoop {
   }
 
   /**
+   * Asynchronous mode: publishes the version's chunks, then applies the first `tasks.length`
+   * chunk results to arrive from versions `version - maxStaleness` to `version` (older chunks are
+   * dropped, and workers skip them), reduced in (version, chunk) order. No backups or re-publishing.
+   */
+  private async asynchronous(version: number, blob: Buffer, tasks: string[], maxStaleness: number): Promise<ChunkResult[]> {
+    const deadline = Date.now() + 1000 * this.options.deadlineSeconds;
+    const timed = <T>(p: Promise<T>): Promise<T> => raceDeadline(p, deadline);
+    const oldest = version - maxStaleness;
+    const collected: (Outstanding & { result: ChunkResult })[] = [];
+    try {
+      await timed(this.publish(version, blob, tasks, [...tasks.keys()]));
+      this.outstanding.push(...tasks.map((_, chunk) => ({ version, chunk })));
+      const tooOld = this.outstanding.filter((o) => o.version < oldest);
+      this.late.dropped += tooOld.length;
+      this.outstanding = this.outstanding.filter((o) => o.version >= oldest);
+      for (const v of new Set(tooOld.map((o) => o.version))) await timed(this.redis.del(this.keys.params(this.generation, v), this.keys.done(this.generation, v)));
+      while (collected.length < tasks.length) {
+        for (const o of [...this.outstanding]) {
+          if (collected.length === tasks.length) break;
+          const key = this.keys.result(this.generation, o.version, o.chunk);
+          const bytes = await timed(this.redis.getBuffer(key));
+          if (!bytes || bytes.length <= TAKEN.length) continue;
+          await timed(this.redis.set(key, TAKEN, 'KEEPTTL'));
+          this.outstanding.splice(this.outstanding.indexOf(o), 1);
+          const got = decode<ChunkResultBlob>(bytes);
+          if (buildMismatch(got, `worker ${got.worker}`)) {
+            await timed(this.redis.incr(this.keys.refused));
+            continue;
+          }
+          if (o.version < version) this.late.applied++;
+          collected.push({ ...o, result: got.result });
+        }
+        if (collected.length === tasks.length) break;
+        if (Date.now() >= deadline) throw new DeadlineError();
+        const lists = [...new Set(this.outstanding.map((o) => o.version))].map((v) => this.keys.done(this.generation, v));
+        await timed(this.blocking.blpop(...lists, 0.5));
+      }
+    } catch (error) {
+      await this.redis.set(this.keys.current, 'stopped').catch(() => {});
+      if (!(error instanceof DeadlineError)) throw error;
+      throw new Error(`--broker-deadline ${this.options.deadlineSeconds} s: meta-iteration ${version} (generation ${this.generation}, --broker-async) has ${collected.length} of the ${tasks.length} chunk results it needs; are 'reptile worker --broker URL' processes running and reaching ${this.options.address.shown}?`);
+    }
+    collected.sort((a, b) => a.version - b.version || a.chunk - b.chunk);
+    return collected.map((c) => c.result);
+  }
+
+  /**
    * Looks at the jobs of the missing chunks: one that failed for good stops the run with the
    * worker's reason; one that Redis no longer has (it restarted) is published again.
    */
@@ -214,9 +275,12 @@ export class BrokerLoop implements InnerLoop {
     try {
       const { duplicates, stale, refused } = await raceDeadline(this.ignored(), Date.now() + 2000);
       this.options.log(`broker: ${this.version} meta-iterations in generation ${this.generation}; ignored so far in this run: ${duplicates} duplicate, ${stale} stale and ${refused} refused deliveries`);
+      if (this.options.maxStaleness !== undefined) this.options.log(`broker-async: ${this.late.applied} chunks applied in a later meta-iteration than their own, ${this.late.dropped} dropped as more than ${this.options.maxStaleness} versions old`);
     } catch {
       // Redis is gone: nothing to report.
     }
+    // Jobs still queued (asynchronous mode's leftovers) become stale: workers skip them.
+    await raceDeadline(this.redis.set(this.keys.current, 'stopped'), Date.now() + 2000).catch(() => {});
     await this.queue.close().catch(() => {});
     this.redis.disconnect();
     this.blocking.disconnect();

@@ -103,17 +103,20 @@ export async function startBrokerWorker(options: BrokerWorkerOptions): Promise<R
       throw new Error(`worker ${name} refused the job: ${refused}`);
     }
     const keys = new RunKeys(data.prefix, data.run);
-    const tag = `${data.generation}.${data.version}`;
+    const isCurrent = async () => {
+      const [generation, version] = ((await redis.get(keys.current)) ?? '').split('.').map(Number);
+      return generation === data.generation && data.version <= version && data.version >= version - (data.maxStaleness ?? 0);
+    };
     const what = `run ${data.run} generation ${data.generation} meta-iteration ${data.version} chunk ${data.chunk}`;
     const stale = async () => {
       await redis.incr(keys.stale);
       log(`skipped ${what} (job ${job.id}): no longer current`);
       return 'stale';
     };
-    if ((await redis.get(keys.current)) !== tag) return stale();
+    if (!(await isCurrent())) return stale();
     const blob = await params(data.params);
     if (!blob) {
-      if ((await redis.get(keys.current)) !== tag) return stale();
+      if (!(await isCurrent())) return stale();
       throw new Error(`the parameters ${data.params} are not in Redis (expired, or Redis restarted); the coordinator re-publishes them`);
     }
     const tasks = decode<AdaptJob[]>(Buffer.from(data.tasks, 'base64'));
@@ -128,7 +131,7 @@ export async function startBrokerWorker(options: BrokerWorkerOptions): Promise<R
     } finally {
       threads.release(thread, key, ok);
     }
-    if ((await redis.get(keys.current)) !== tag) return stale();
+    if (!(await isCurrent())) return stale();
     const resultBlob: ChunkResultBlob = { ...identity, result, worker: name };
     const written = await redis.set(keys.result(data.generation, data.version, data.chunk), encode(resultBlob), 'EX', data.expirySeconds, 'NX');
     if (!written) {

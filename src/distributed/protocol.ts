@@ -27,6 +27,8 @@ export interface ChunkJobData extends ChunkAddress, BuildIdentity {
   params: string;
   /** base64 of the encoded AdaptJob[] of the chunk. */
   tasks: string;
+  /** Asynchronous mode: the job stays useful until the current version is this many ahead. */
+  maxStaleness?: number;
 }
 
 /** A chunk's result as a worker writes it (SET NX: the first one stays). */

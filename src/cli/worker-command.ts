@@ -61,7 +61,14 @@ export function registerWorkerCommand(program: Command): void {
       process.once('SIGTERM', () => onSignal('SIGTERM'));
       process.once('SIGINT', () => onSignal('SIGINT'));
       await stopped;
-      await worker.close();
+      // Closing waits for the running jobs and for Redis; with Redis gone it would wait forever.
+      let timer: NodeJS.Timeout | undefined;
+      const closed = await Promise.race([worker.close().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), flags.lockDuration)))]);
+      clearTimeout(timer);
+      if (!closed) {
+        console.error(`error: could not close within --lock-duration ${flags.lockDuration} ms (is Redis reachable?); exiting, a job still locked is re-queued when its lock expires`);
+        process.exit(1);
+      }
       if (refusal) throw new UsageError(`refused a job: ${refusal}; run the same reptile build everywhere`);
       log('worker stopped');
     });

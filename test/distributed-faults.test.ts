@@ -6,6 +6,8 @@
  * - Redis restarted (empty) while a meta-iteration's jobs wait in the queue: the coordinator
  *   reconnects and re-publishes them, a worker started afterwards computes them; no bit changes;
  * - the coordinator killed mid-run and resumed with --resume: a new generation, the same results;
+ * - a result written by a worker of another package version: ignored, counted as refused, and the
+ *   chunk computed again by a worker of this build;
  * - TLS (rediss://) with a self-signed certificate authority made by openssl here: the run and
  *   its worker connect with --broker-ca; without it the certificate is refused (exit 2).
  */
@@ -15,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import { assertOneLineUsageError, assertSameResults, killRunningClis, runCli, runKilledAt, runOk, startCli } from './support/cli.js';
 import { redisRequirement, startRedis, startWorker, stopWorkers, type TestRedis } from './support/redis.js';
@@ -85,6 +88,33 @@ describe('faults of a distributed run change no bit', { skip }, () => {
     const r = await runOk(['train', '--resume', out, '--broker', redis.url]);
     await stopWorkers(workers);
     assert.match(r.stdout, /\(run \w+, generation 2\)/);
+    await assertSameResults(reference, out);
+  });
+});
+
+describe('a worker of another build', { skip }, () => {
+  test("its result is ignored and counted as refused; the chunk is computed again; no bit changes", async () => {
+    const out = join(root, 'other-build');
+    // A forged result left in place would hold the chunk until this deadline: the run would fail.
+    const coordinator = startCli([...SINE, '--broker', redis.url, '--broker-deadline', '30', '--out', out]);
+    const client = new Redis({ host: '127.0.0.1', port: redis.port, password: redis.password });
+    const keys = `reptile:run:${brokerRunId(out)}`;
+    try {
+      // Before any worker of this build runs: a result for meta-iteration 1's only chunk, as a
+      // worker of reptile 999.0.0 would write it.
+      while ((await client.get(`${keys}:current`)) !== '1.1') await new Promise((r) => setTimeout(r, 50));
+      const forged = { packageVersion: '999.0.0', kernelBuild: 'other', worker: 'elsewhere:1', result: { phis: [], lossSum: 0 } };
+      assert.equal(await client.set(`${keys}:result:1:1:0`, serialize(forged), 'EX', 600, 'NX'), 'OK');
+      await client.rpush(`${keys}:done:1:1`, '0');
+    } finally {
+      client.disconnect();
+    }
+    const workers = [await startWorker(redis.url)];
+    const r = await coordinator.done;
+    await stopWorkers(workers);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ignored chunk 0 of meta-iteration 1: worker elsewhere:1 runs reptile 999\.0\.0, this process /);
+    assert.match(r.stdout, / 1 refused deliveries/);
     await assertSameResults(reference, out);
   });
 });

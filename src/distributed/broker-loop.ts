@@ -72,6 +72,8 @@ export class BrokerLoop implements InnerLoop {
   private readonly keys: RunKeys;
   private readonly identity = buildIdentity();
   private outstanding: Outstanding[] = [];
+  /** Jobs queued again for a chunk whose result came from another build (their ids' suffix). */
+  private retries = 0;
   /** Asynchronous mode: chunks applied from an older version, and chunks dropped as too old. */
   private readonly late = { applied: 0, dropped: 0 };
 
@@ -146,7 +148,6 @@ export class BrokerLoop implements InnerLoop {
     const deadline = started + 1000 * this.options.deadlineSeconds;
     const timed = <T>(p: Promise<T>): Promise<T> => raceDeadline(p, deadline);
     let backedUp = false;
-    let retries = 0;
     let lastCheck = Date.now();
     try {
       const all = [...Array(n).keys()];
@@ -159,15 +160,17 @@ export class BrokerLoop implements InnerLoop {
           const key = this.keys.result(this.generation, version, c);
           const bytes = await timed(this.redis.getBuffer(key));
           if (!bytes || bytes.length <= TAKEN.length) continue;
-          await timed(this.redis.set(key, TAKEN, 'KEEPTTL'));
           const got = decode<ChunkResultBlob>(bytes);
           const refused = buildMismatch(got, `worker ${got.worker}`);
           if (refused) {
+            // Removed, so that a worker of this build can write the chunk's result.
+            await timed(this.redis.del(key));
             await timed(this.redis.incr(this.keys.refused));
             this.options.log(`ignored chunk ${c} of meta-iteration ${version}: ${refused}`);
-            await timed(this.publish(version, blob, tasks, [c], `retry${++retries}`));
+            await timed(this.publish(version, blob, tasks, [c], `retry${++this.retries}`));
             continue;
           }
+          await timed(this.redis.set(key, TAKEN, 'KEEPTTL'));
           results[c] = got.result;
         }
         if (missing().length === 0) break;
@@ -220,13 +223,18 @@ export class BrokerLoop implements InnerLoop {
           const key = this.keys.result(this.generation, o.version, o.chunk);
           const bytes = await timed(this.redis.getBuffer(key));
           if (!bytes || bytes.length <= TAKEN.length) continue;
-          await timed(this.redis.set(key, TAKEN, 'KEEPTTL'));
-          this.outstanding.splice(this.outstanding.indexOf(o), 1);
           const got = decode<ChunkResultBlob>(bytes);
-          if (buildMismatch(got, `worker ${got.worker}`)) {
+          const refused = buildMismatch(got, `worker ${got.worker}`);
+          if (refused) {
+            // As in the barrier: removed, counted, and the chunk queued again (it stays outstanding).
+            await timed(this.redis.del(key));
             await timed(this.redis.incr(this.keys.refused));
+            this.options.log(`ignored chunk ${o.chunk} of meta-iteration ${o.version}: ${refused}`);
+            if (o.version === version) await timed(this.publish(version, blob, tasks, [o.chunk], `retry${++this.retries}`));
             continue;
           }
+          await timed(this.redis.set(key, TAKEN, 'KEEPTTL'));
+          this.outstanding.splice(this.outstanding.indexOf(o), 1);
           if (o.version < version) this.late.applied++;
           collected.push({ ...o, result: got.result });
         }

@@ -230,7 +230,7 @@ test('a hand-written model without a spec trains and evaluates; export and worke
   assert.ok(Number.isFinite(result.mseAfter));
   assert.throws(() => toLayersModel(handWritten, reptile.params), /^Error: toLayersModel: the model has no spec \(a hand-written functional model\), so it cannot be rebuilt as a tfjs-layers model/);
   await assert.rejects(() => toArtifacts(handWritten, reptile.params), /toArtifacts: the model has no spec/);
-  await assert.rejects(() => innerLoopOnThreads(setup, sgd({ learningRate: 0.01 }), { workers: 2, backend: 'wasm', kernels: 'none' }), /^Error: --workers 2: the threads rebuild the model from its spec, and this model has none/);
+  await assert.rejects(() => innerLoopOnThreads(setup, sgd({ learningRate: 0.01 }), { workers: 2, backend: 'wasm', kernels: 'none' }), /^Error: --workers 2: other threads rebuild the model from its spec, and this model has none/);
   reptile.dispose();
 });
 

@@ -14,6 +14,8 @@ import { EXPERIMENT_BENCHMARKS, runExperiment, type Experiment, type ExperimentB
 import { tasksExperiment } from './experiment/tasks.js';
 import { baselinesExperiment } from './experiment/baselines.js';
 import { sensitivityExperiment } from './experiment/sensitivity.js';
+import { brokerFlagOptions, refuseStrayBrokerFlags } from './broker-options.js';
+import type { BrokerFlags } from '../distributed/broker-connection.js';
 
 export const EXPERIMENTS: Record<string, Experiment> = {
   tasks: tasksExperiment,
@@ -40,7 +42,7 @@ function benchmarkList(value: string): ExperimentBenchmark[] {
   return [...new Set(names)] as ExperimentBenchmark[];
 }
 
-interface ExperimentFlags {
+interface ExperimentFlags extends Partial<BrokerFlags> {
   out?: string;
   jobs?: number;
   seeds?: number;
@@ -76,7 +78,7 @@ export function experimentOptions(experiment: Experiment, flags: ExperimentFlags
 }
 
 export function registerExperimentCommand(program: Command): void {
-  program
+  const command = program
     .command('experiment')
     .description('run one of the article\'s experiments and write a report folder (results.csv, results.json, report.md, charts/)')
     .argument('<name>', Object.values(EXPERIMENTS).map((e) => `${e.name}: ${e.summary}`).join('; '))
@@ -97,9 +99,20 @@ export function registerExperimentCommand(program: Command): void {
       const experiment = EXPERIMENTS[name];
       if (!experiment) throw new UsageError(`unknown experiment '${name}': allowed: ${Object.keys(EXPERIMENTS).join(', ')}`);
       const options = experimentOptions(experiment, flags, `reptile ${process.argv.slice(2).join(' ')}`);
-      const { results, reportFile } = await runExperiment(experiment, options, (line) => console.log(line));
+      refuseStrayBrokerFlags(flags);
+      const log = (line: string) => console.log(line);
+      const broker = flags.broker ? await (await import('./broker-cells.js')).brokerTrainer(flags as BrokerFlags, log) : undefined;
+      let ran;
+      try {
+        // With workers elsewhere, every run may be in flight at once (default).
+        ran = await runExperiment(experiment, { ...options, ...(broker ? { trainer: broker.trainer, jobs: flags.jobs ?? experiment.cells(options).length } : {}) }, log);
+      } finally {
+        await broker?.close();
+      }
+      const { results, reportFile } = ran;
       const failed = results.filter((r) => r.status === 'failed').length;
       console.log(`report: ${reportFile} (results.csv, results.json, charts/ beside it)`);
       if (failed) throw new Error(`${failed} of ${results.length} runs failed; see train.log in their cells/ folders (a re-run retries them)`);
     });
+  for (const option of brokerFlagOptions('the runs')) command.addOption(option);
 }

@@ -23,6 +23,8 @@ import { registerTuneCommand } from './tune-command.js';
 import { registerCompareCommand } from './compare-command.js';
 import { registerExportCommand } from './export-command.js';
 import { testHooksFromEnv, trainHooks } from './test-hooks.js';
+import { coordinatorFlags, coordinatorOptions } from './broker-options.js';
+import { registerWorkerCommand } from './worker-command.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
   if (!path) return {};
@@ -94,10 +96,11 @@ function program(): Command {
     .action(async (benchmark: string | undefined, flags: Record<string, unknown>) => {
       const resume = flags.resume as string | undefined;
       const hookSpec = testHooksFromEnv();
+      const broker = coordinatorFlags(flags);
       let config;
       if (resume) {
         const recorded = await readRecordedConfig(resume);
-        const settings = Object.keys(flags).filter((k) => k !== 'resume' && k !== 'force' && !k.startsWith('dashboard') && flags[k] !== undefined);
+        const settings = Object.keys(flags).filter((k) => k !== 'resume' && k !== 'force' && !k.startsWith('dashboard') && !k.startsWith('broker') && k !== 'maxStaleness' && flags[k] !== undefined);
         if (benchmark || settings.length > 0) {
           const given = resolveTrainConfig(benchmark ?? recorded.benchmark, flags, await readConfigFile(flags.config as string | undefined));
           checkResumeArguments(resume, recorded, given, flags.out !== undefined);
@@ -112,7 +115,7 @@ function program(): Command {
       const hooks = trainHooks(hookSpec, { ...config, phases: phasesOf(config) }, (line) => console.log(line));
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
-      const summary = await withDashboard(flags, config.out, () => runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line), hooks }));
+      const summary = await withDashboard(flags, config.out, () => runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line), hooks, broker }));
       const ratio = setup.compare?.(summary);
       if (ratio) console.log(ratio);
       console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);
@@ -120,6 +123,7 @@ function program(): Command {
   for (const option of trainOptions()) train.addOption(option);
   train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint; other arguments must equal its recorded settings'));
   for (const option of dashboardOptions()) train.addOption(option);
+  for (const option of coordinatorOptions()) train.addOption(option);
   registerDataCommand(cli);
   registerEvalCommand(cli, { readRunConfig });
   registerServeCommands(cli);
@@ -128,6 +132,7 @@ function program(): Command {
   registerTuneCommand(cli);
   registerCompareCommand(cli);
   registerExportCommand(cli);
+  registerWorkerCommand(cli);
   return cli;
 }
 

@@ -9,6 +9,7 @@
  *   REPTILE_TEST_PAUSE_AT=<point>[,<point>...]   wait at each until REPTILE_TEST_PAUSE_FILE
  *   REPTILE_TEST_PAUSE_FILE=<path>               exists, then remove it and go on
  *   REPTILE_TEST_WORKER_THROW=<n>                worker thread 1 throws in its n-th request
+ *   REPTILE_TEST_BROKER_DUPLICATE=<i>            --broker: meta-iteration i's chunks are queued twice
  *
  * A point is `training:<phase>:<i>` (after meta-iteration i), `evaluation:<phase>:<i>` (after the
  * periodic evaluation at i is in metrics.jsonl, before i's checkpoint), `checkpoint-write:<phase>:<i>`
@@ -42,6 +43,8 @@ export interface TestHookSpec {
   pauseFile?: string;
   /** Worker thread 1 throws in its n-th request. */
   workerThrow?: number;
+  /** --broker: the chunks of this meta-iteration (counted from 1 in the session) are queued twice. */
+  brokerDuplicateAt?: number;
 }
 
 const SYNTAX = 'training:<phase>:<iteration>, evaluation:<phase>:<iteration>, checkpoint-write:<phase>:<iteration> or model-export (a test hook, docs/cli.md)';
@@ -63,6 +66,8 @@ export function testHooksFromEnv(env: NodeJS.ProcessEnv = process.env): TestHook
   const pause = get('REPTILE_TEST_PAUSE_AT');
   const pauseFile = get('REPTILE_TEST_PAUSE_FILE');
   const workerThrow = get('REPTILE_TEST_WORKER_THROW');
+  const brokerDuplicate = get('REPTILE_TEST_BROKER_DUPLICATE');
+  if (brokerDuplicate !== undefined && !/^[1-9]\d*$/.test(brokerDuplicate)) throw new UsageError(`REPTILE_TEST_BROKER_DUPLICATE=${brokerDuplicate}: expected a meta-iteration >= 1 (a test hook, docs/cli.md)`);
   if (pause && !pauseFile) throw new UsageError(`REPTILE_TEST_PAUSE_AT=${pause} needs REPTILE_TEST_PAUSE_FILE=<path>: the file whose appearance ends each pause`);
   if (workerThrow !== undefined && !/^[1-9]\d*$/.test(workerThrow)) throw new UsageError(`REPTILE_TEST_WORKER_THROW=${workerThrow}: expected a request number >= 1 (a test hook, docs/cli.md)`);
   return {
@@ -70,6 +75,7 @@ export function testHooksFromEnv(env: NodeJS.ProcessEnv = process.env): TestHook
     pause: pause ? parsePoints('REPTILE_TEST_PAUSE_AT', pause) : [],
     ...(pause ? { pauseFile } : {}),
     ...(workerThrow ? { workerThrow: Number(workerThrow) } : {}),
+    ...(brokerDuplicate ? { brokerDuplicateAt: Number(brokerDuplicate) } : {}),
   };
 }
 
@@ -89,6 +95,8 @@ export interface TrainHooks {
   at(point: HookPoint): Promise<void>;
   /** Worker thread 1 throws in its n-th request. */
   workerThrow?: number;
+  /** --broker: the chunks of this meta-iteration are queued twice. */
+  brokerDuplicateAt?: number;
 }
 
 /**
@@ -97,7 +105,7 @@ export interface TrainHooks {
  * without a worker thread) is a usage error: a test would otherwise wait for nothing.
  */
 export function trainHooks(spec: TestHookSpec, run: HookedRun, log: (line: string) => void): TrainHooks | undefined {
-  if (spec.kill.length === 0 && spec.pause.length === 0 && spec.workerThrow === undefined) return undefined;
+  if (spec.kill.length === 0 && spec.pause.length === 0 && spec.workerThrow === undefined && spec.brokerDuplicateAt === undefined) return undefined;
   const resolve = (name: string) => (p: PointSpec): HookPoint => {
     const unreachable = (why: string) => new UsageError(`${name}=${p.text}: ${why}, so the run never reaches it`);
     if (p.point === 'model-export') {
@@ -129,5 +137,6 @@ export function trainHooks(spec: TestHookSpec, run: HookedRun, log: (line: strin
       if (kill.some((p) => same(p, point))) process.kill(process.pid, 'SIGKILL');
     },
     ...(spec.workerThrow !== undefined ? { workerThrow: spec.workerThrow } : {}),
+    ...(spec.brokerDuplicateAt !== undefined ? { brokerDuplicateAt: spec.brokerDuplicateAt } : {}),
   };
 }

@@ -29,6 +29,8 @@ import { UsageError } from './errors.js';
 import type { BenchmarkSetup } from './benchmark.js';
 import type { TrainConfig } from './config.js';
 import type { TrainHooks } from './test-hooks.js';
+import type { CoordinatorFlags } from './broker-options.js';
+import type { BrokerSession } from './train-broker.js';
 
 export const CHECKPOINT_FILE = `${RUN_FILES.checkpoint}/state.bin`;
 
@@ -81,9 +83,13 @@ export async function selectBackend(config: TrainConfig): Promise<string> {
  * What adapts Reptile's meta-batches: the worker pool with --workers n >= 2 where threads help,
  * else this thread (none for one task per meta-iteration: the serial loop gives the same numbers).
  */
-async function startInnerLoop(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, log: (line: string) => void, hooks: TrainHooks | undefined): Promise<ThreadedInnerLoop | undefined> {
-  if (config.workers === 0 || config.metaBatch === 1) return undefined;
+async function startInnerLoop(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, log: (line: string) => void, hooks: TrainHooks | undefined, broker: BrokerSession | undefined): Promise<ThreadedInnerLoop | undefined> {
   const setup = { model: benchmark.model, loss: benchmark.loss, layout: benchmark.trainTasks };
+  if (broker) {
+    const { brokerInnerLoop } = await import('./train-broker.js');
+    return brokerInnerLoop(broker, config, setup, trainingInnerOptimizer(config), { backend: backend as 'wasm' | 'cpu' | 'node', kernels: kernelChoice(config), log, duplicateAtVersion: hooks?.brokerDuplicateAt });
+  }
+  if (config.workers === 0 || config.metaBatch === 1) return undefined;
   const throwForTest = hooks?.workerThrow !== undefined ? { worker: 1, request: hooks.workerThrow } : undefined;
   const threaded = await innerLoopOnThreads(setup, trainingInnerOptimizer(config), { workers: config.workers, backend: backend as 'wasm' | 'cpu' | 'node', kernels: kernelChoice(config), throwForTest });
   if (throwForTest && threaded.threads === 1) {
@@ -121,6 +127,8 @@ export interface TrainJobOptions {
   log: (line: string) => void;
   /** Test hooks: called at each point of the run (test-hooks.ts). */
   hooks?: TrainHooks;
+  /** --broker and its flags: Reptile's meta-batches are adapted by `reptile worker` processes. */
+  broker?: CoordinatorFlags;
 }
 
 /** Where a run continues: a new run directory, or an existing one and what its checkpoint holds. */
@@ -253,13 +261,15 @@ async function readInitFrom(config: TrainConfig, benchmark: BenchmarkSetup, resu
   return init;
 }
 
-export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log, hooks }: TrainJobOptions): Promise<TrainSummary> {
+export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log, hooks, broker: brokerFlags }: TrainJobOptions): Promise<TrainSummary> {
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
-  // Before anything is written or read: a scale naming no parameter is a usage error.
+  // Before anything is written or read: a scale naming no parameter is a usage error, and so
+  // is a broker that cannot be used.
   checkLayerwiseScales(config, benchmark.model);
   checkSecondOrder(config, benchmark.model);
   const init = await readInitFrom(config, benchmark, resume);
+  const broker = brokerFlags ? await (await import('./train-broker.js')).openBroker(config, brokerFlags, phasesOf(config), log) : undefined;
   let run: RunStart;
   try {
     run = resume ? await resumeRun(config) : await createRun(config, benchmark, backend, init);
@@ -271,7 +281,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
   const learners: MetaLearner[] = [];
   let threaded: ThreadedInnerLoop | undefined;
   try {
-    threaded = phasesOf(config).includes('reptile') ? await startInnerLoop(config, benchmark, backend, log, hooks) : undefined;
+    threaded = phasesOf(config).includes('reptile') ? await startInnerLoop(config, benchmark, backend, log, hooks, broker) : undefined;
     await runPhases(config, benchmark, run, theta0, threaded?.loop, log, learners, hooks);
     return await writeResults(config, benchmark, run, learners, backend, sessionStart);
   } finally {

@@ -21,10 +21,12 @@ import { formatStats, groupRows, metricOf, resultRows, writeRows, type Group } f
 import { chart } from './experiment/report.js';
 import { gridPoints, parseSearchSpace, randomPoints, SEARCH_KINDS, type SearchKind } from './tune/search-space.js';
 import { markdownTable } from 'markdown-table';
+import { brokerFlagOptions, refuseStrayBrokerFlags } from './broker-options.js';
+import type { BrokerFlags } from '../distributed/broker-connection.js';
 
 export const BEST_CONFIG_FILE = 'best-config.json';
 
-interface TuneFlags {
+interface TuneFlags extends Partial<BrokerFlags> {
   space: string;
   search?: SearchKind;
   trials?: number;
@@ -64,7 +66,7 @@ function rank(groups: Group[], better: 'lower' | 'higher'): Group[] {
 }
 
 export function registerTuneCommand(program: Command): void {
-  program
+  const command = program
     .command('tune')
     .description(`search hyperparameters (grid or random) on validation tasks only, rank the trials and write ${BEST_CONFIG_FILE} for reptile train --config`)
     .argument('<benchmark>', `the task distribution: ${BENCHMARKS.join(', ')}`)
@@ -82,6 +84,7 @@ export function registerTuneCommand(program: Command): void {
     .action(async (benchmarkName: string, flags: TuneFlags) => {
       if (!(BENCHMARKS as readonly string[]).includes(benchmarkName)) throw new UsageError(`unknown benchmark '${benchmarkName}': allowed: ${BENCHMARKS.join(', ')}`);
       const benchmark = benchmarkName as Benchmark;
+      refuseStrayBrokerFlags(flags);
       if (benchmark === 'sine' && flags.data) throw new UsageError('--data does not apply to sine; it applies to: omniglot, images');
       const text = await readFile(flags.space, 'utf8').catch((error: NodeJS.ErrnoException) => {
         throw new UsageError(`--space ${flags.space}: cannot read it (${error.code ?? error.message})`);
@@ -98,13 +101,20 @@ export function registerTuneCommand(program: Command): void {
       const log = (line: string) => console.log(line);
       log(`tune ${benchmark}: ${search} search, ${points.length} trials x ${flags.seeds} seeds, scored on validation tasks (${metric.label}, ${metric.better} is better), in ${out}`);
       if (base.split === 'maml' && !('split' in space.base)) log('omniglot: using --split maml, whose 100 validation characters score the trials (the 423 test characters are never used)');
-      const results = await runCells(cells, {
-        dir: join(out, 'cells'),
-        jobs: flags.jobs ?? availableParallelism(),
-        log,
-        extraArgs: () => [...(flags.data ? ['--data', flags.data] : []), ...(flags.backend ? ['--backend', flags.backend] : [])],
-        describe: (r) => `validation ${metric.label} ${metric.format(Number((r.summary!.eval as Record<string, unknown>)[metric.key]))}`,
-      });
+      const broker = flags.broker ? await (await import('./broker-cells.js')).brokerTrainer(flags as BrokerFlags, log) : undefined;
+      let results;
+      try {
+        results = await runCells(cells, {
+          dir: join(out, 'cells'),
+          jobs: flags.jobs ?? (broker ? cells.length : availableParallelism()),
+          log,
+          extraArgs: () => [...(flags.data ? ['--data', flags.data] : []), ...(flags.backend ? ['--backend', flags.backend] : [])],
+          describe: (r) => `validation ${metric.label} ${metric.format(Number((r.summary!.eval as Record<string, unknown>)[metric.key]))}`,
+          ...(broker ? { trainer: broker.trainer } : {}),
+        });
+      } finally {
+        await broker?.close();
+      }
       const rows = resultRows('tune', results);
       const ranked = rank(groupRows(rows, ['trial']), metric.better);
       const rankOf = new Map(ranked.map((g, i) => [g.key.trial, i + 1]));
@@ -150,4 +160,5 @@ export function registerTuneCommand(program: Command): void {
       await writeFileAtomic(join(out, 'report.md'), report + '\n');
       log(`best: trial ${best.key.trial}, validation ${metric.label} ${formatStats(best, metric)}; ${join(out, BEST_CONFIG_FILE)} (reptile train ${benchmark} --config ${join(out, BEST_CONFIG_FILE)}); ranking in ${join(out, 'report.md')}`);
     });
+  for (const option of brokerFlagOptions('the trials')) command.addOption(option);
 }

@@ -2,7 +2,8 @@
  * The inner-loop contract: every place that adapts parameters to tasks (Reptile, FOMAML, joint
  * training, evaluation, the demo page, the worker pool's threads) calls `adaptTasks` on an
  * InnerLoop, and a factory (src/algorithms/select-inner-loop.ts) picks the implementation: tfjs
- * ops, stacked tfjs copies, a fused kernel (src/kernels/), or the worker pool (src/parallel/).
+ * ops, stacked tfjs copies, a fused kernel (src/kernels/), the worker pool (src/parallel/), or
+ * worker processes reached through Redis (src/distributed/, `--broker`).
  * MAML's differentiable loop is the one exception: it must record a gradient tape.
  *
  * A new kernel or execution engine is one more implementation of this interface, and one more

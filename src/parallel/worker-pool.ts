@@ -39,7 +39,8 @@ interface Pending {
   reject(error: Error): void;
 }
 
-class PoolWorker {
+/** One worker thread with its recipe (also the threads of a broker worker process, src/distributed/). */
+export class PoolWorker {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private broken: Error | undefined;
@@ -203,9 +204,21 @@ export async function innerLoopOnThreads(
 ): Promise<ThreadedInnerLoop> {
   const local = selectInnerLoop(setup, optimizer, { kernels });
   if (workers < 2 || !local.threadsHelp) return { loop: local, threads: 1, close: async () => {} };
-  const loss = lossSpec(setup.loss);
-  if (!loss) throw new Error(`--workers ${workers}: the loss cannot be rebuilt in a worker thread; use --workers 0`);
-  if (!setup.model.spec) throw new Error(`--workers ${workers}: the threads rebuild the model from its spec, and this model has none (a hand-written functional model); use --workers 0 or 1`);
-  const pool = await AdaptPool.start(workers, { backend, model: setup.model.spec, loss, optimizer: { name: optimizer.name, config: optimizer.config }, layout: setup.layout, kernels, ...(throwForTest ? { throwForTest } : {}) });
+  const recipe = adaptRecipe(setup, optimizer, { backend, kernels }, `--workers ${workers}`);
+  const pool = await AdaptPool.start(workers, { ...recipe, ...(throwForTest ? { throwForTest } : {}) });
   return { loop: pool, threads: pool.size, close: () => pool.close() };
+}
+
+/**
+ * The recipe from which another thread (or process) rebuilds this setting's inner loop: plain
+ * data only (the layout may be a whole task distribution). `what` names the caller in the error
+ * for a loss that cannot be rebuilt.
+ */
+export function adaptRecipe(setup: InnerLoopSetup, optimizer: Optimizer, { backend, kernels }: { backend: AdaptRecipe['backend']; kernels?: KernelChoice }, what: string): AdaptRecipe {
+  const loss = lossSpec(setup.loss);
+  if (!loss) throw new Error(`${what}: the loss cannot be rebuilt in a worker thread; use --workers 0`);
+  const model = setup.model.spec;
+  if (!model) throw new Error(`${what}: other threads rebuild the model from its spec, and this model has none (a hand-written functional model); use --workers 0 or 1`);
+  const { inputShape, targetShape, kind } = setup.layout;
+  return { backend, model, loss, optimizer: { name: optimizer.name, config: optimizer.config }, layout: { inputShape: [...inputShape], targetShape: [...targetShape], kind }, ...(kernels !== undefined ? { kernels } : {}) };
 }

@@ -1,7 +1,7 @@
 /**
- * What a test needs from the machine (the Omniglot archives, Chromium, the native addon) and
+ * What a test needs from the machine (the Omniglot archives, Chromium, the native addon, Redis) and
  * whether its absence skips the test or fails it. Outside CI a missing capability is a skip
- * reason; `.ci/run` sets REPTILE_REQUIRE_DATA=1, REPTILE_REQUIRE_BROWSER=1 and
+ * reason; `.ci/run` sets REPTILE_REQUIRE_DATA=1, REPTILE_REQUIRE_BROWSER=1, REPTILE_REQUIRE_REDIS=1 and
  * REPTILE_REQUIRE_NATIVE=1, which turn that skip into an error naming what is missing, so that a
  * CI run cannot pass by skipping.
  */
@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type Capability = 'data' | 'browser' | 'native';
+export type Capability = 'data' | 'browser' | 'native' | 'redis';
 
 /** The environment variable that makes a capability required. */
 export function requireVariable(capability: Capability): string {

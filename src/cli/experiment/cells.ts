@@ -121,7 +121,7 @@ function stopChildrenOnSignals(): void {
 }
 
 /** Runs `reptile train` for the cell into `dir` (replacing whatever half-run is there). */
-async function trainCell(cell: Cell, dir: string, extraArgs: string[]): Promise<{ code: number | null; stderr: string }> {
+export async function trainCell(cell: Cell, dir: string, extraArgs: string[]): Promise<{ code: number | null; stderr: string }> {
   await mkdir(dir, { recursive: true });
   await rm(join(dir, DIVERGED_FILE), { force: true });
   const settingsFile = join(dir, CELL_FILE);
@@ -157,7 +157,11 @@ export interface RunCellsOptions {
   extraArgs?: (cell: Cell) => string[];
   /** Describes a finished cell's result in its progress line. */
   describe?: (result: CellResult) => string;
+  /** What trains a cell into its directory (default: a child process here, trainCell; --broker: a worker). */
+  trainer?: CellTrainer;
 }
+
+export type CellTrainer = (cell: Cell, id: string, dir: string, extraArgs: string[]) => Promise<{ code: number | null; stderr: string }>;
 
 /**
  * Runs every cell that is not finished yet, `jobs` at a time, and returns all results in the
@@ -184,7 +188,8 @@ export async function runCells(cells: Cell[], options: RunCellsOptions): Promise
         const n = ++started;
         const start = performance.now();
         options.log(`[${n}/${total}] ${id}: training`);
-        const { code, stderr } = await trainCell(cell, dir, options.extraArgs?.(cell) ?? []);
+        const train: CellTrainer = options.trainer ?? ((c, _id, d, extra) => trainCell(c, d, extra));
+        const { code, stderr } = await train(cell, id, dir, options.extraArgs?.(cell) ?? []);
         const seconds = ((performance.now() - start) / 1000).toFixed(0);
         if (code !== 0 && /diverged/.test(stderr)) await writeJsonAtomic(join(dir, DIVERGED_FILE), { message: lastLine(stderr) });
         const result = (await finishedResult(cell, id, dir, false)) ?? { cell, id, dir, status: 'failed' as const, reused: false, metrics: [], message: lastLine(stderr) || `exit code ${code}` };

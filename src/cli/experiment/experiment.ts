@@ -7,7 +7,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../io/files.js';
 import type { Benchmark } from '../config.js';
-import { runCells, type Cell, type CellResult, type CellSettings } from './cells.js';
+import { runCells, type Cell, type CellResult, type CellSettings, type CellTrainer } from './cells.js';
 import { metricOf, resultRows, writeRows, type Row } from './rows.js';
 
 /** The benchmarks experiments run on (Omniglot with the MLP, 5-way 1-shot by default). */
@@ -26,6 +26,8 @@ export interface ExperimentOptions {
   backend?: string;
   /** The command line, for the report. */
   command: string;
+  /** What trains each run (default: child processes here; `--broker`: reptile worker processes). */
+  trainer?: CellTrainer;
 }
 
 export interface Experiment {
@@ -75,6 +77,7 @@ export async function runExperiment(experiment: Experiment, options: ExperimentO
     jobs: options.jobs,
     log,
     extraArgs,
+    ...(options.trainer ? { trainer: options.trainer } : {}),
     describe: (r) => {
       const metric = metricOf(r.cell.benchmark);
       const evaluation = r.summary!.eval as Record<string, number>;

@@ -20,6 +20,7 @@ import { innerLoopOnThreads, type ThreadedInnerLoop } from '../parallel/worker-p
 import { selectInnerLoop } from '../algorithms/select-inner-loop.js';
 import type { InnerLoop } from '../core/inner-loop.js';
 import { runStreams } from './streams.js';
+import { startEvaluationThreads, type EvaluationThreads } from './evaluation-pool.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
 import { UsageError } from './errors.js';
@@ -118,6 +119,8 @@ export interface TrainJobOptions {
   log: (line: string) => void;
   /** Test hooks: called at each point of the run (test-hooks.ts). */
   hooks?: TrainHooks;
+  /** Threads that run the evaluations (--workers given: n >= 2 starts a pool; default 1: this thread). */
+  evaluationWorkers?: number;
 }
 
 /** Where a run continues: a new run directory, or an existing one and what its checkpoint holds. */
@@ -231,16 +234,20 @@ async function writeResults(config: TrainConfig, benchmark: BenchmarkSetup, run:
   return summary;
 }
 
-export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log, hooks }: TrainJobOptions): Promise<TrainSummary> {
+export async function runTrainJob(config: TrainConfig, setup: BenchmarkSetup, { resume = false, log, hooks, evaluationWorkers = 1 }: TrainJobOptions): Promise<TrainSummary> {
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
   // Before anything is written or read: a scale naming no parameter is a usage error.
-  checkLayerwiseScales(config, benchmark.model);
-  const run = resume ? await resumeRun(config) : await createRun(config, benchmark, backend);
-  const theta0 = benchmark.model.init(runStreams(config.seed).init);
+  checkLayerwiseScales(config, setup.model);
+  const run = resume ? await resumeRun(config) : await createRun(config, setup, backend);
+  const theta0 = setup.model.init(runStreams(config.seed).init);
   const learners: MetaLearner[] = [];
   let threaded: ThreadedInnerLoop | undefined;
+  let evaluating: EvaluationThreads | undefined;
   try {
+    evaluating = await startEvaluationThreads(config, setup, backend, evaluationWorkers, log);
+    const { scorer } = evaluating;
+    const benchmark: BenchmarkSetup = { ...setup, evaluatePeriodic: (p) => setup.evaluatePeriodic(p, scorer), evaluateFinal: (p) => setup.evaluateFinal(p, scorer) };
     threaded = phasesOf(config).includes('reptile') ? await startInnerLoop(config, benchmark, backend, log, hooks) : undefined;
     await runPhases(config, benchmark, run, theta0, threaded?.loop, log, learners, hooks);
     return await writeResults(config, benchmark, run, learners, backend, sessionStart);
@@ -248,6 +255,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
     learners.forEach((l) => l.dispose());
     disposeParams(theta0);
     await threaded?.close();
+    await evaluating?.close();
   }
 }
 

@@ -115,13 +115,19 @@ test('reptile train omniglot (tiny MLP run) writes config.json, summary.json, me
   for (const group of modelJson.weightsManifest) for (const path of group.paths) assert.ok(existsSync(join(run(), 'model', path)), `model/${path}`);
 });
 
-test('reptile eval RUN reproduces the final evaluation, and in another setting writes eval-5w2s.json', { skip, timeout: 120_000 }, async () => {
+test('reptile eval RUN reproduces the final evaluation (also with --workers 2), and in another setting writes eval-5w2s.json', { skip, timeout: 120_000 }, async () => {
   assert.ok(existsSync(join(run(), 'config.json')), 'the training run of the previous test');
   // Same settings, same seed: the same tasks and the same meta-parameters (from model/) as the run's final evaluation.
   const same = join(root, 'same.json');
   await runOk(['eval', run(), '--json', same]);
   const summary = await readJson(join(run(), 'summary.json'));
   assert.deepEqual((await readJson(same)).eval, summary.eval, 'reptile eval with the run\'s settings reproduces summary.json\'s evaluation');
+  // On 2 threads (the worker pool adapts and scores part of the tasks): the same numbers, bitwise.
+  const threaded = join(root, 'threaded.json');
+  const t = await runOk(['eval', run(), '--workers', '2', '--json', threaded]);
+  assert.match(t.stdout, /evaluating tasks in 2 threads/);
+  assert.equal((await readJson(threaded)).threads, 2);
+  assert.deepEqual((await readJson(threaded)).eval, summary.eval, 'reptile eval --workers 2 reproduces summary.json\'s evaluation');
 
   const r = await runOk(['eval', run(), '--eval-samples', '3', '--shots', '2']);
   const m = /5-way 2-shot accuracy on 3 test tasks (\d+\.\d+)%/.exec(r.stdout);

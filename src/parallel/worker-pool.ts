@@ -12,6 +12,10 @@
  * worker, not copied; the data set itself never leaves the main thread (only the examples of the
  * sampled tasks do). A worker that fails or exits rejects the pending request with an error
  * naming it, and the pool refuses further work (no hang).
+ *
+ * At evaluation the same pool is a TaskScorer (eval/classification.ts): each thread adapts its
+ * chunk of evaluation tasks and predicts their queries, and only the correct counts come back
+ * (an adapted CNN is ~450 KB; its counts are a few numbers).
  */
 import { fastHostMean } from '../kernels/host-arithmetic.js';
 import { Worker } from 'node:worker_threads';

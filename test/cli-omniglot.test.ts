@@ -152,6 +152,22 @@ test('reptile eval RUN reproduces the final evaluation (also with --workers 2), 
   assert.deepEqual(await readJson(join(run(), 'summary.json')), summary);
 });
 
+test('reptile train --workers 2 runs its periodic and final evaluations on 2 threads, with the numbers of one thread', { skip, timeout: 300_000 }, async () => {
+  assert.ok(existsSync(join(run(), 'summary.json')), 'the training run of the first test');
+  // The first run's settings with --workers given (its meta-batch of 5 adapts on the default
+  // threads either way) and periodic evaluations, so that both kinds go through the pool.
+  const [serial, threaded] = [join(root, 'periodic-serial'), join(root, 'periodic-threads')];
+  const flags = ['train', 'omniglot', ...TINY_MLP, '--eval-interval', '1', '--data', DATA];
+  const [s, r] = await Promise.all([runOk([...flags, '--out', serial]), runOk([...flags, '--workers', '2', '--out', threaded])]);
+  assert.doesNotMatch(s.stdout, /evaluating tasks in/, 'without --workers the evaluations stay in this thread');
+  assert.match(r.stdout, /evaluating tasks in 2 threads/);
+  assert.deepEqual((await readJson(join(threaded, 'summary.json'))).eval, (await readJson(join(serial, 'summary.json'))).eval);
+  const accuracies = async (dir: string) => (await readFile(join(dir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => { const m = JSON.parse(l); return [m.trainAccuracy, m.testAccuracy]; });
+  const periodic = await accuracies(serial);
+  assert.equal(periodic.length, 3);
+  assert.deepEqual(await accuracies(threaded), periodic);
+});
+
 test('reptile eval RUN --classes 7 (the model has 5 outputs): exit 2, one line, nothing written', { skip, timeout: 120_000 }, async () => {
   const before = await hashTree(run());
   const r = await runCli(['eval', run(), '--classes', '7']);

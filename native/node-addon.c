@@ -1,6 +1,7 @@
 /*
  * Node-API binding of the fused CNN inner loop (fused-cnn.c), built at install time by node-gyp
- * (binding.gyp) with the machine's own vector instructions.
+ * (binding.gyp) once per instruction-set level (cnn-level.c): the best level the CPU supports
+ * runs unless set_cpu_level chooses another (src/kernels/fused-native.ts: REPTILE_CPU).
  *
  * Memory is one ArrayBuffer owned by JavaScript (src/kernels/fused-native.ts), passed first to
  * every call; pointer arguments are byte offsets into it, 0 meaning "none" (the JavaScript arena
@@ -10,7 +11,42 @@
 #include <node_api.h>
 #include <stdint.h>
 
-#include "fused-cnn.h"
+#include <string.h>
+
+#include "cnn-levels.h"
+
+/* The levels built, worst first. */
+static const CnnKernels *const LEVELS[] = {
+  &cnn_kernels_baseline,
+#ifdef CNN_X86_LEVELS
+  &cnn_kernels_avx2,
+  &cnn_kernels_avx512,
+#endif
+};
+#define LEVEL_COUNT (sizeof LEVELS / sizeof LEVELS[0])
+
+/* Whether this CPU (and its operating system, which must save the wider registers) runs a level: the flags binding.gyp gives it. */
+static int cpu_runs(const CnnKernels *k) {
+#ifdef CNN_X86_LEVELS
+  __builtin_cpu_init();
+  if (k == &cnn_kernels_avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (k == &cnn_kernels_avx512) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#endif
+  return k == &cnn_kernels_baseline;
+}
+
+/*
+ * The level every call runs, one for the process (worker threads load the addon again and keep
+ * it): the best the CPU runs, chosen when the addon is first loaded.
+ */
+static const CnnKernels *active;
+
+static const CnnKernels *best_level(void) {
+  const CnnKernels *best = LEVELS[0];
+  for (size_t i = 1; i < LEVEL_COUNT; i++)
+    if (cpu_runs(LEVELS[i])) best = LEVELS[i];
+  return best;
+}
 
 #define MAX_ARGS 24
 
@@ -81,7 +117,7 @@ static napi_value param_count(napi_env env, napi_callback_info info) {
   if (!begin(env, info, &c, 6, 0)) return NULL;
   int a[6];
   for (int i = 0; i < 6; i++) a[i] = int_arg(&c, i);
-  return c.failed ? NULL : number(env, cnn_param_count(a[0], a[1], a[2], a[3], a[4], a[5]));
+  return c.failed ? NULL : number(env, active->param_count(a[0], a[1], a[2], a[3], a[4], a[5]));
 }
 
 static napi_value work_floats(napi_env env, napi_callback_info info) {
@@ -89,7 +125,7 @@ static napi_value work_floats(napi_env env, napi_callback_info info) {
   if (!begin(env, info, &c, 7, 0)) return NULL;
   int a[7];
   for (int i = 0; i < 7; i++) a[i] = int_arg(&c, i);
-  return c.failed ? NULL : number(env, cnn_work_floats(a[0], a[1], a[2], a[3], a[4], a[5], a[6]));
+  return c.failed ? NULL : number(env, active->work_floats(a[0], a[1], a[2], a[3], a[4], a[5], a[6]));
 }
 
 /*
@@ -100,14 +136,15 @@ static napi_value work_floats(napi_env env, napi_callback_info info) {
 static napi_value adapt(napi_env env, napi_callback_info info) {
   Call c;
   if (!begin(env, info, &c, 24, 1)) return NULL;
+  const CnnKernels *k = active; /* one level for the whole call */
   int H = int_arg(&c, 1), W = int_arg(&c, 2), C = int_arg(&c, 3), F = int_arg(&c, 4), classes = int_arg(&c, 5), S = int_arg(&c, 6);
   int loss = int_arg(&c, 7), kind = int_arg(&c, 8);
   int steps = int_arg(&c, 20), batch = int_arg(&c, 21), count = int_arg(&c, 23);
   if (c.failed) return NULL;
   if (H < 1 || W < 1 || C < 1 || F < 1 || classes < 1 || S < 1 || steps < 0 || batch < 1 || count < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
-  size_t P = (size_t)cnn_param_count(H, W, C, F, classes, S) * 4;
+  size_t P = (size_t)k->param_count(H, W, C, F, classes, S) * 4;
   if (P == 0) return fail(&c, "fused CNN: the kernel cannot take this many filters"), NULL;
-  size_t work = (size_t)cnn_work_floats(H, W, C, F, classes, S, batch) * 4;
+  size_t work = (size_t)k->work_floats(H, W, C, F, classes, S, batch) * 4;
   const float *rates = ptr_arg(&c, 9, (size_t)steps * 4);
   float momentum = float_arg(&c, 10), beta1 = float_arg(&c, 11), beta2 = float_arg(&c, 12), epsilon = float_arg(&c, 13);
   float *params = ptr_arg(&c, 14, P), *slot1 = ptr_arg(&c, 15, P), *slot2 = ptr_arg(&c, 16, P);
@@ -117,25 +154,26 @@ static napi_value adapt(napi_env env, napi_callback_info info) {
   if (c.failed) return NULL;
   if (!params || !x || !labels || !rows || !scratch || (steps > 0 && !rates)) return fail(&c, "fused CNN: a required region is missing"), NULL;
   if ((kind >= 1 && !slot1) || (kind == 2 && !slot2)) return fail(&c, "fused CNN: the optimizer's slots are missing"), NULL;
-  return number(env, cnn_adapt(H, W, C, F, classes, S, loss, kind, rates, momentum, beta1, beta2, epsilon, params, slot1, slot2, x, labels, rows, steps, batch, scratch));
+  return number(env, k->adapt(H, W, C, F, classes, S, loss, kind, rates, momentum, beta1, beta2, epsilon, params, slot1, slot2, x, labels, rows, steps, batch, scratch));
 }
 
 /* cnn_predict(memory, H, W, C, F, classes, S, params, x, n, logits, work) */
 static napi_value predict(napi_env env, napi_callback_info info) {
   Call c;
   if (!begin(env, info, &c, 12, 1)) return NULL;
+  const CnnKernels *k = active; /* one level for the whole call */
   int H = int_arg(&c, 1), W = int_arg(&c, 2), C = int_arg(&c, 3), F = int_arg(&c, 4), classes = int_arg(&c, 5), S = int_arg(&c, 6), n = int_arg(&c, 9);
   if (c.failed) return NULL;
   if (H < 1 || W < 1 || C < 1 || F < 1 || classes < 1 || S < 1 || n < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
-  size_t P = (size_t)cnn_param_count(H, W, C, F, classes, S) * 4;
+  size_t P = (size_t)k->param_count(H, W, C, F, classes, S) * 4;
   if (P == 0) return fail(&c, "fused CNN: the kernel cannot take this many filters"), NULL;
   const float *params = ptr_arg(&c, 7, P);
   const float *x = ptr_arg(&c, 8, (size_t)n * H * W * C * 4);
   float *logits = ptr_arg(&c, 10, (size_t)n * classes * 4);
-  float *scratch = ptr_arg(&c, 11, (size_t)cnn_work_floats(H, W, C, F, classes, S, n) * 4);
+  float *scratch = ptr_arg(&c, 11, (size_t)k->work_floats(H, W, C, F, classes, S, n) * 4);
   if (c.failed) return NULL;
   if (!params || !x || !logits || !scratch) return fail(&c, "fused CNN: a required region is missing"), NULL;
-  cnn_predict(H, W, C, F, classes, S, params, x, n, logits, scratch);
+  k->predict(H, W, C, F, classes, S, params, x, n, logits, scratch);
   return NULL;
 }
 
@@ -147,7 +185,7 @@ static napi_value add_into(napi_env env, napi_callback_info info) {
   float *acc = ptr_arg(&c, 1, (size_t)n * 4);
   const float *x = ptr_arg(&c, 2, (size_t)n * 4);
   if (c.failed || !acc || !x) return fail(&c, "fused CNN: add_into needs two regions"), NULL;
-  cnn_add_into(acc, x, n);
+  active->add_into(acc, x, n);
   return NULL;
 }
 
@@ -158,11 +196,50 @@ static napi_value divide_by(napi_env env, napi_callback_info info) {
   float *acc = ptr_arg(&c, 1, (size_t)n * 4);
   float d = float_arg(&c, 2);
   if (c.failed || !acc) return fail(&c, "fused CNN: divide_by needs a region"), NULL;
-  cnn_divide_by(acc, d, n);
+  active->divide_by(acc, d, n);
   return NULL;
 }
 
+static napi_value string(napi_env env, const char *s) {
+  napi_value out;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/* cpu_levels(): the names of the levels this CPU runs, worst first. */
+static napi_value cpu_levels(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  napi_create_array(env, &out);
+  uint32_t n = 0;
+  for (size_t i = 0; i < LEVEL_COUNT; i++)
+    if (cpu_runs(LEVELS[i])) napi_set_element(env, out, n++, string(env, LEVELS[i]->name));
+  return out;
+}
+
+/* cpu_level(): the name of the level that runs. */
+static napi_value cpu_level(napi_env env, napi_callback_info info) {
+  (void)info;
+  return string(env, active->name);
+}
+
+/* set_cpu_level(name): runs that level from now on, in every thread; refused for a level this CPU does not run. */
+static napi_value set_cpu_level(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, &c, 1, 0)) return NULL;
+  char name[32];
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, c.argv[0], name, sizeof name, &length) != napi_ok) return fail(&c, "fused CNN: set_cpu_level takes a level's name"), NULL;
+  for (size_t i = 0; i < LEVEL_COUNT; i++)
+    if (strcmp(name, LEVELS[i]->name) == 0 && cpu_runs(LEVELS[i])) {
+      active = LEVELS[i];
+      return NULL;
+    }
+  return fail(&c, "fused CNN: this CPU or build has no such level (cpu_levels() lists those it has)"), NULL;
+}
+
 NAPI_MODULE_INIT() {
+  if (!active) active = best_level();
   napi_property_descriptor props[] = {
     {"cnn_param_count", NULL, param_count, NULL, NULL, NULL, napi_enumerable, NULL},
     {"cnn_work_floats", NULL, work_floats, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -170,6 +247,9 @@ NAPI_MODULE_INIT() {
     {"cnn_predict", NULL, predict, NULL, NULL, NULL, napi_enumerable, NULL},
     {"add_into", NULL, add_into, NULL, NULL, NULL, napi_enumerable, NULL},
     {"divide_by", NULL, divide_by, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"cpu_levels", NULL, cpu_levels, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"cpu_level", NULL, cpu_level, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"set_cpu_level", NULL, set_cpu_level, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

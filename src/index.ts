@@ -5,7 +5,9 @@ export { Rng } from './core/rng.js';
 export * from './core/params.js';
 export { mlp, isLibraryMlp, type MlpOptions } from './nn/mlp.js';
 export { buildModel } from './nn/build.js';
-export type { Model, ModelSpec, MlpSpec, ApplyOptions } from './nn/model.js';
+export { fromLayersModel, type FromLayersModelOptions } from './nn/from-layers-model.js';
+export { SUPPORTED_LAYERS, UnsupportedLayerError } from './nn/layer-ops.js';
+export type { Model, ModelWithSpec, ModelSpec, MlpSpec, ConvSpec, LayersSpec, ApplyOptions } from './nn/model.js';
 export { INIT_SCHEMES, initKernel, initBias, type InitScheme } from './nn/init.js';
 export * from './nn/losses.js';
 export { logSoftmax, logSumExp } from './nn/ops.js';
@@ -50,3 +52,5 @@ export { embeddingBag, embeddingBagLayersModel, type EmbeddingBagSpec } from './
 export { parseClinc150, parseBanking77, parseDomains, parseLabelledExamples, textExampleClasses, groupByLabel, type TextClass, type TextDataset, type LabelledText } from './data/text.js';
 export { splitTextClasses, describeTextSplits, TEXT_SPLIT_SCHEMES, type TextSplits, type TextSplitScheme } from './data/text-splits.js';
 export { adaptIntentClassifier, resizeHead, type IntentClassifier, type Prediction } from './text/intent-classifier.js';
+export { encodeSafetensors, decodeSafetensors, SafetensorsError, type F32Tensor, type SafetensorsContent } from './core/safetensors.js';
+export { pytorchLayout, toPyTorchTensors, fromPyTorchTensors, pytorchMismatch, type PyTorchEntry } from './nn/pytorch-layout.js';

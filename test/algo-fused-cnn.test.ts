@@ -3,7 +3,7 @@
  * build): Reptile's serial loop and test-time adaptation give the numbers of the TensorFlow.js
  * loop (to float32 rounding; conv biases through the outputs only, see kernels-fused-cnn.test.ts),
  * leak no tensors, and a pool whose threads run the kernel computes bitwise what one thread
- * computes.
+ * computes: each at every instruction-set level of the addon this CPU runs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,8 +22,14 @@ import { AdaptPool } from '../src/parallel/worker-pool.js';
 import { FusedCnn } from '../src/kernels/fused-cnn.js';
 import { assertPoolEqualsOneThread } from './support/fused-pool.js';
 import type { Examples, ExampleLayoutSource } from '../src/tasks/task.js';
+import { nativeCpuLevels } from '../src/kernels/fused-native.js';
+import { runNativeAt } from './support/native-levels.js';
 
 await useBackend('wasm');
+
+/** The addon's levels this CPU runs; where it is not built, the wasm build runs these tests once. */
+const LEVELS = nativeCpuLevels().length > 0 ? nativeCpuLevels() : [undefined];
+const at = (level: string | undefined) => (level ? ` (native ${level})` : '');
 
 const inputShape = [12, 10, 1];
 const layout: ExampleLayoutSource = { kind: 'classification', inputShape, targetShape: [] };
@@ -60,7 +66,8 @@ async function reptileRun(fused: boolean): Promise<{ theta: number[]; losses: nu
   }
 }
 
-test('Reptile with the fused CNN follows the tfjs inner loop, and leaks nothing', async () => {
+for (const level of LEVELS) test(`Reptile with the fused CNN follows the tfjs inner loop, and leaks nothing${at(level)}`, async () => {
+  runNativeAt(level);
   assert.match(selectInnerLoop({ model, loss, layout }, optimizer).name, /^fused-cnn-/, 'the fused CNN applies to this setting');
   const fused = await reptileRun(true);
   const plain = await reptileRun(false);
@@ -69,7 +76,8 @@ test('Reptile with the fused CNN follows the tfjs inner loop, and leaks nothing'
   assert.ok(new Set(fused.tensors.slice(1)).size === 1, `tensor count grows: ${fused.tensors.join(', ')}`);
 });
 
-test('test-time adaptation of the CNN with the fused loop gives the tfjs loop\'s predictions', async () => {
+for (const level of LEVELS) test(`test-time adaptation of the CNN with the fused loop gives the tfjs loop's predictions${at(level)}`, async () => {
+  runNativeAt(level);
   const rng = Rng.fromSeed(6);
   const theta = model.init(rng.fork());
   const support = task(rng);
@@ -90,7 +98,8 @@ test('test-time adaptation of the CNN with the fused loop gives the tfjs loop\'s
   query.dispose();
 });
 
-test('a pool whose threads run the fused CNN computes bitwise what one thread computes', async () => {
+for (const level of LEVELS) test(`a pool whose threads run the fused CNN computes bitwise what one thread computes${at(level)}`, async () => {
+  runNativeAt(level);
   const pool = await AdaptPool.start(2, { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout });
   try {
     const rng = Rng.fromSeed(8);
@@ -102,7 +111,8 @@ test('a pool whose threads run the fused CNN computes bitwise what one thread co
   }
 });
 
-test('evaluation with the fused CNN (adaptation and predictions in the kernel) scores each task as the tfjs loop does', async () => {
+for (const level of LEVELS) test(`evaluation with the fused CNN (adaptation and predictions in the kernel) scores each task as the tfjs loop does${at(level)}`, async () => {
+  runNativeAt(level);
   const rng = Rng.fromSeed(12);
   const theta = model.init(rng.fork());
   const tasks = Array.from({ length: 6 }, () => ({ support: task(rng), query: task(rng) }));

@@ -13,6 +13,7 @@ import { Rng } from '../src/core/rng.js';
 import { cloneParams, disposeParams, paramsToHost, type ParamSet } from '../src/core/params.js';
 import { mlp } from '../src/nn/mlp.js';
 import { conv } from '../src/nn/conv.js';
+import { fromLayersModel } from '../src/nn/from-layers-model.js';
 import { crossEntropy } from '../src/nn/losses.js';
 import { adam, cloneOptimizerState, sgd, type Optimizer, type OptimizerState } from '../src/nn/optimizers.js';
 import type { Model } from '../src/nn/model.js';
@@ -158,6 +159,24 @@ test('the CNN: the last dense layer (dense/*) is the one replaced, the conv body
   assert.deepEqual(states.head!.slots.params['dense/kernel'].shape.at(-1), C);
   for (const n of Object.keys(theta0)) assert.deepEqual(l.params[n].shape, theta0[n].shape, n);
   await l.metaStep([], 1, Rng.fromSeed(4));
+  l.dispose();
+  disposeParams(theta0);
+});
+
+test('a converted functional tfjs-layers model: its output Dense layer is the one widened to C classes, and pre-training learns them', async () => {
+  const input = tf.input({ shape: [DIM] });
+  const hidden = tf.layers.dense({ units: 32, activation: 'relu', name: 'hidden' }).apply(input) as tf.SymbolicTensor;
+  const joined = tf.layers.concatenate().apply([hidden, input]) as tf.SymbolicTensor;
+  const output = tf.layers.dense({ units: WAYS, name: 'out' }).apply(joined) as tf.SymbolicTensor;
+  const model = fromLayersModel(tf.model({ inputs: input, outputs: output }));
+  const theta0 = model.init(Rng.fromSeed(1));
+  const l = learner(model, theta0, adam({ learningRate: 0.01 }));
+  const states = l.optimizerStates();
+  assert.deepEqual(Object.keys(states.head!.slots.params).sort(), ['out/bias', 'out/kernel']);
+  assert.equal(states.head!.slots.params['out/kernel'].shape.at(-1), C);
+  const losses = await step(l, Rng.fromSeed(2), 40);
+  assert.ok(losses[39] < 0.5 * losses[0], `loss fell from ${losses[0]} to ${losses[39]}`);
+  for (const n of Object.keys(theta0)) assert.deepEqual(l.params[n].shape, theta0[n].shape, n);
   l.dispose();
   disposeParams(theta0);
 });

@@ -22,6 +22,7 @@ import { loadModel, saveModel } from '../src/io/model-files.js';
 import { assertOneLineUsageError, cliWith, hashTree, readJson } from './support/cli.js';
 import { OMNIGLOT_DATA as DATA, omniglotRequirement } from './support/require.js';
 import { PAPER_PRESETS } from './support/documented-defaults.js';
+import { nativeCpuLevels } from '../src/kernels/fused-native.js';
 
 const skip = omniglotRequirement();
 
@@ -319,6 +320,9 @@ test('--preset omniglot-5w5s-transductive: the preset values, shots 5 and transd
     assert.deepEqual(config[key], key in overridden ? overridden[key] : value, `config.json ${key}`);
   }
   assert.equal(config.modelSpec?.kind, 'conv');
+  // The native CNN kernel's instruction-set level, where it ran: REPTILE_CPU's, else the best this CPU runs.
+  const level = config.innerLoopUsed.training === 'fused-cnn-native' ? process.env.REPTILE_CPU || nativeCpuLevels().at(-1) : undefined;
+  assert.equal(config.nativeCpuLevel, level);
   const summary = await readJson(join(out, 'summary.json'));
   assert.equal(summary.eval.transductive, true);
   assert.equal(summary.eval.shots, 5);

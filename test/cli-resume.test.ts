@@ -5,8 +5,9 @@
  * times, ends with the same summary numbers, metrics.jsonl (but elapsedSeconds), model and charts
  * as an uninterrupted run. Every kill is the run's own, at a named point (the test hook
  * REPTILE_TEST_KILL_AT, docs/cli.md), so no test depends on timing. A run killed before its first
- * checkpoint, a directory without a run, extra settings and damaged checkpoints are one-line
- * usage errors (exit 2) that change nothing.
+ * checkpoint, a directory without a run, arguments that differ from the recorded settings and
+ * damaged checkpoints are one-line usage errors (exit 2) that change nothing. The run's own
+ * arguments with --resume appended resume it like a bare --resume.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -112,8 +113,10 @@ describe('reptile train --resume', { concurrency: true }, () => {
     assert.ok(existsSync(join(b, 'model', 'weights.bin')));
     assert.deepEqual(checkpointAt(b), { phase: 0, iteration: 300 }, 'killed between the phases');
 
-    // 3. Resumed, then killed during the baseline phase, after its evaluation at 150.
-    await runKilledAt(resume, 'evaluation:joint:150');
+    // 3. Resumed as people do it, with the run's own command and --resume appended (--force
+    //    included: a resumed run is continued, never replaced), then killed during the baseline
+    //    phase, after its evaluation at 150.
+    await runKilledAt(['train', 'sine', ...RUN, '--out', b, '--force', '--resume', b], 'evaluation:joint:150');
     assert.deepEqual(checkpointAt(b), { phase: 1, iteration: 100 }, 'killed during the baseline phase');
 
     // 4. Resumed to the end.
@@ -132,7 +135,11 @@ describe('reptile train --resume', { concurrency: true }, () => {
     const c = join(root, 'C');
     await runKilledAt(['train', 'sine', ...SETTINGS, '--checkpoint-interval', '35', '--out', c], 'evaluation:joint:50');
     assert.deepEqual(checkpointAt(c), { phase: 1, iteration: 35 }, 'killed during the baseline phase, between checkpoints');
-    await runOk(['train', '--resume', c]);
+    // Resumed with the same arguments, given partly through a --config file this time.
+    const settings = join(root, 'C-settings.json');
+    await writeFile(settings, JSON.stringify({ metaIters: 300, seed: 5, checkpointInterval: 35 }));
+    const rest = SETTINGS.filter((_, i) => !['--meta-iters', '--seed'].includes(SETTINGS[i - (i % 2)]));
+    await runOk(['train', 'sine', '--config', settings, ...rest, '--out', c, '--resume', c]);
     await assertSameResults(await referenceRun(), c);
   });
 
@@ -169,22 +176,26 @@ describe('reptile train --resume', { concurrency: true }, () => {
     assertOneLineUsageError(alone, ['model-export', '--baseline none'], 'model-export without a baseline');
   });
 
-  test('--resume with a benchmark or any setting is a usage error that changes nothing', async () => {
+  test('--resume with arguments that differ from the recorded settings is a usage error naming each one with both values, and changes nothing', async () => {
     const a = await referenceRun();
     const before = await hashTree(a);
-    const cases: [string[], RegExp][] = [
-      [['train', 'sine', '--resume', a], /drop 'sine'/],
-      [['train', '--resume', a, '--seed', '5'], /drop --seed/],
-      [['train', '--resume', a, '--meta-iters', '600'], /drop --meta-iters/],
-      [['train', '--resume', a, '--out', join(root, 'elsewhere')], /drop --out/],
-      [['train', '--resume', a, '--force'], /drop --force/],
-      [['train', '--resume', a, '--config', join(a, 'config.json')], /drop --config/],
+    const seven = join(root, 'seed-7.json');
+    await writeFile(seven, JSON.stringify({ seed: 7 }));
+    const cases: [string[], RegExp[]][] = [
+      [['train', 'omniglot', '--resume', a], [/benchmark 'omniglot' \(recorded 'sine'\)/]],
+      [['train', '--resume', a, '--seed', '6'], [/--seed 6 \(recorded 5\)/]],
+      [['train', 'sine', ...RUN, '--meta-iters', '600', '--out', a, '--resume', a], [/--meta-iters 600 \(recorded 300\)/]],
+      [['train', '--resume', a, '--seed', '6', '--learning-rate', '0.5'], [/--seed 6 \(recorded 5\)/, /--learning-rate 0.5 \(recorded 0.02\)/]],
+      // The arguments a new run would resolve to: a bare benchmark means its defaults, which differ.
+      [['train', 'sine', '--resume', a], [/--meta-iters 30000 \(recorded 300\)/, /--seed 0 \(recorded 5\)/, /--meta-optimizer "interpolate" \(recorded "adam"\)/]],
+      [['train', 'sine', ...RUN, '--out', join(root, 'elsewhere'), '--resume', a], [/--out ".*elsewhere" \(the run is in ".*A"\)/]],
+      [['train', '--resume', a, '--config', seven], [/--seed 7 \(recorded 5\)/]],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((result, i) => {
-      const [args, pattern] = cases[i];
-      assertOneLineUsageError(result, pattern, args.join(' '));
-      assert.match(result.stderr, /recorded settings/);
+      const [args, patterns] = cases[i];
+      assertOneLineUsageError(result, /recorded settings, and these arguments differ/, args.join(' '));
+      for (const pattern of patterns) assert.match(result.stderr, pattern, args.join(' '));
     });
     assert.ok(!existsSync(join(root, 'elsewhere')));
     assert.deepEqual(await hashTree(a), before, 'the run directory is unchanged');

@@ -13,7 +13,7 @@ import { tf } from '../src/core/tf.js';
 import { Rng } from '../src/core/rng.js';
 import { disposeParams, paramNames, type ParamSet } from '../src/core/params.js';
 import { miniImageNetConv, omniglotConv } from '../src/nn/conv.js';
-import type { Model } from '../src/nn/model.js';
+import type { ConvSpec, Model, ModelWithSpec } from '../src/nn/model.js';
 import { modelFromArtifacts, toArtifacts, toLayersModel } from '../src/io/model-format.js';
 import { loadModel, saveModel } from '../src/io/model-files.js';
 
@@ -26,7 +26,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const MODELS: { name: string; model: () => Model }[] = [
+const MODELS: { name: string; model: () => ModelWithSpec<ConvSpec> }[] = [
   { name: 'Omniglot CNN (28x28x1, 64 filters, 5-way)', model: () => omniglotConv(5) },
   { name: 'Mini-ImageNet CNN (84x84x3, 32 filters, 5-way)', model: () => miniImageNetConv(5) },
   { name: 'Mini-ImageNet CNN, odd sizes (21x19x2, 6 filters, 4-way, pytorch init)', model: () => miniImageNetConv(4, { inputShape: [21, 19, 2], filters: 6, init: 'pytorch' }) },

@@ -73,7 +73,7 @@ async function evaluate(c: Case, transductive: boolean, scorer?: TaskScorer): Pr
 
 for (const c of CASES) {
   test(`${c.name}: the pool's evaluation equals this thread's bitwise (1 and 2 threads, transductive and not)`, { skip: c.skip, timeout: 600_000 }, async () => {
-    const recipe = { backend: 'wasm' as const, model: c.model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout: tasks, kernels: c.kernels };
+    const recipe = { backend: 'wasm' as const, model: c.model.spec!, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout: tasks, kernels: c.kernels };
     for (const transductive of [false, true]) {
       const before = tf.memory().numTensors;
       const serial = await evaluate(c, transductive);
@@ -101,7 +101,7 @@ for (const c of CASES) {
 
 test('transductive and non-transductive predictions differ for the CNN (the flag reaches the threads)', { skip: nativeSkip, timeout: 600_000 }, async () => {
   const c = CASES[1];
-  const recipe = { backend: 'wasm' as const, model: c.model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout: tasks, kernels: c.kernels };
+  const recipe = { backend: 'wasm' as const, model: c.model.spec!, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout: tasks, kernels: c.kernels };
   const pool = await AdaptPool.start(2, recipe);
   try {
     const [a, b] = [await evaluate(c, false, pool), await evaluate(c, true, pool)];

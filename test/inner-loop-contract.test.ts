@@ -4,9 +4,10 @@
  * and bitwise what it is a replica of.
  *
  * - Implementations (IN_THREAD, POOL_BASES): TfjsLoop; StackedLoop; the fused MLP; the fused
- *   CNN's native and wasm builds (all but TfjsLoop through the factory, selectInnerLoop); and
+ *   CNN's native build at every instruction-set level this CPU runs, and its wasm build (all but
+ *   TfjsLoop through the factory, selectInnerLoop); and
  *   AdaptPool over each loop its threads can run: the factory's tfjs choice for an MLP (stacked),
- *   the fused MLP, both fused CNN builds, and tfjs for a CNN (one setting), each with 2 threads in
+ *   the fused MLP, both fused CNN builds (native at its best level), and tfjs for a CNN (one setting), each with 2 threads in
  *   half the settings and 3 in the others (Setting.poolThreads).
  * - Cases (SETTINGS x plans x mode x keep x start): SGD, momentum SGD 0.9, Adam with beta1 0 and
  *   0.9, each on an MLP (7-5-3 or 13-11-4: not multiples of the SIMD width; relu or tanh;
@@ -33,7 +34,8 @@
  *   kernel): each gradient differs by some ulps times the fan-in (<= 13), the steps compound it,
  *   and Adam's v, a sum of squared gradients, carries twice the gradient's relative error (m and
  *   the step m / sqrt(v) about once). Measured: 6.7e-6 (Adam's v), lossSum 1.4e-7.
- * - Fused CNN, native (FMA, 8- or 16-wide vectors) and wasm (4-wide): 1e-4, lossSum 1e-5. Sums of
+ * - Fused CNN, native (baseline: 4-wide, no FMA; avx2: 8-wide, FMA; avx512: 16-wide, FMA) and wasm
+ *   (4-wide, no FMA): 1e-4, lossSum 1e-5. Sums of
  *   9 x 16 terms per conv output, batch norm over batch x H x W, and its division by the batch's
  *   standard deviation, which amplifies differences. Measured: 1.6e-5, lossSum 8.4e-7.
  *   Except, under Adam, the conv biases: batch norm subtracts the channel mean right after them, so
@@ -58,7 +60,8 @@
  * runs on such an input (9 x 9); the others have 2 x 2 after the last block (17 x 17, 20 x 17).
  *
  * Runs on the wasm backend (the default, and what the pool's threads run). The native addon's
- * cases are skipped where it is not built, unless REPTILE_REQUIRE_NATIVE=1 makes that a failure.
+ * cases are skipped where it is not built, unless REPTILE_REQUIRE_NATIVE=1 makes that a failure
+ * (test/support/native-levels.ts); each runs after switching the addon to its level.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,7 +80,8 @@ import type { ExampleLayoutSource } from '../src/tasks/task.js';
 import { TfjsLoop } from '../src/algorithms/tfjs-loop.js';
 import { selectInnerLoop, type InnerLoopSetup, type KernelChoice } from '../src/algorithms/select-inner-loop.js';
 import { AdaptPool } from '../src/parallel/worker-pool.js';
-import { nativeKernels, nativeKernelsStatus } from '../src/kernels/fused-native.js';
+import type { CpuLevel } from '../src/kernels/fused-native.js';
+import { nativeLevels, runNativeAt } from './support/native-levels.js';
 import {
   adamTravel, assertOutcomesBitwise, assertOutcomesClose, assertParamsBitwise, assertStateBitwise,
   firstSteps, inputStores, makeJobs, settle, type JobPlan, type LooseBounds, type Outcome, type Tolerance,
@@ -102,6 +106,8 @@ interface InThread {
   /** Whether Adam's conv biases are held to the loose bound instead (see the header). */
   noisyConvBias: boolean;
   skip: string | false;
+  /** The native addon's instruction-set level this loop runs at (the addon switches to it first). */
+  level?: CpuLevel;
 }
 
 interface Pooled {
@@ -119,7 +125,6 @@ const toleranceOf = (impl: Implementation): Tolerance => {
   return isPooled(impl) ? { rtol, lossRtol: Math.max(lossRtol, REPLICA_LOSS_RTOL) } : { rtol, lossRtol };
 };
 
-const nativeSkip = nativeKernels() !== undefined || process.env.REPTILE_REQUIRE_NATIVE === '1' ? false : `the native addon is ${nativeKernelsStatus()}`;
 const factory = (kernels: KernelChoice) => (setup: InnerLoopSetup, optimizer: Optimizer) => selectInnerLoop(setup, optimizer, { kernels });
 
 const FUSED_CNN: Tolerance = { rtol: 1e-4, lossRtol: 1e-5 };
@@ -129,9 +134,14 @@ const REPLICA_LOSS_RTOL = 1e-6;
 const TFJS: InThread = { label: 'TfjsLoop', families: ['mlp', 'cnn'], build: (s, o) => new TfjsLoop(s, o), expect: 'tfjs', poolKernels: 'none', tolerance: { rtol: 0, lossRtol: 0 }, noisyConvBias: false, skip: false };
 const STACKED: InThread = { label: 'StackedLoop', families: ['mlp'], build: factory('none'), expect: 'tfjs-stacked', poolKernels: 'none', tolerance: { rtol: 1e-6, lossRtol: 1e-6 }, noisyConvBias: false, skip: false };
 const FUSED_MLP: InThread = { label: 'FusedMlp', families: ['mlp'], build: factory(['fused-mlp']), expect: 'fused-mlp', poolKernels: ['fused-mlp'], tolerance: { rtol: 3e-5, lossRtol: 2e-6 }, noisyConvBias: false, skip: false };
-const CNN_NATIVE: InThread = { label: 'FusedCnn native', families: ['cnn'], build: factory(['fused-cnn-native']), expect: 'fused-cnn-native', poolKernels: ['fused-cnn-native'], tolerance: FUSED_CNN, noisyConvBias: true, skip: nativeSkip };
+/** The native CNN at each level this CPU runs, worst first (one skipped entry where the addon is not built). */
+const CNN_NATIVE_LEVELS: InThread[] = nativeLevels().map(({ level, label, skip }) => ({
+  label: `FusedCnn ${label}`, families: ['cnn'], build: factory(['fused-cnn-native']), expect: 'fused-cnn-native', poolKernels: ['fused-cnn-native'], tolerance: FUSED_CNN, noisyConvBias: true, skip, level,
+}));
+/** A pool's threads run the best level (the process's level applies in every thread). */
+const CNN_NATIVE = CNN_NATIVE_LEVELS[CNN_NATIVE_LEVELS.length - 1];
 const CNN_WASM: InThread = { label: 'FusedCnn wasm', families: ['cnn'], build: factory(['fused-cnn-wasm']), expect: 'fused-cnn-wasm', poolKernels: ['fused-cnn-wasm'], tolerance: FUSED_CNN, noisyConvBias: true, skip: false };
-const IN_THREAD = [TFJS, STACKED, FUSED_MLP, CNN_NATIVE, CNN_WASM];
+const IN_THREAD = [TFJS, STACKED, FUSED_MLP, ...CNN_NATIVE_LEVELS, CNN_WASM];
 
 /**
  * What a pool's threads run. A tfjs CNN call costs ~50 ms (a kernel's ~1 ms) and each pool test
@@ -279,7 +289,7 @@ class Bench {
     let pool = this.pools.get(impl.label);
     if (!pool) {
       const { model, loss, optimizer, layout } = this.setting;
-      pool = AdaptPool.start(impl.threads, { backend: 'wasm', model: model.spec, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout, kernels: impl.base.poolKernels });
+      pool = AdaptPool.start(impl.threads, { backend: 'wasm', model: model.spec!, loss: lossSpec(loss)!, optimizer: { name: optimizer.name, config: optimizer.config }, layout, kernels: impl.base.poolKernels });
       this.pools.set(impl.label, pool);
     }
     const started = await pool;
@@ -338,6 +348,7 @@ for (const setting of SETTINGS) {
     for (const c of casesOf(setting)) {
       for (const impl of implementationsFor(setting)) {
         test(`${impl.label}: ${c.name}`, { skip: baseOf(impl).skip }, async (t) => {
+          runNativeAt(baseOf(impl).level);
           const b = benchOf();
           const reference = await b.outcome(TFJS, c);
           let first: Outcome;

@@ -8,9 +8,10 @@
  * The conv biases are compared through the outputs only: batch norm cancels them, so their
  * gradient is rounding noise that Adam turns into +-lr moves, different in every implementation.
  *
- * Both builds of the kernel are tested: the native addon (built when the package is installed;
- * where it could not be, its cases are skipped, unless REPTILE_REQUIRE_NATIVE=1 (CI) makes its
- * absence a failure: test/support/require.ts) and the WebAssembly build (always).
+ * Both builds of the kernel are tested: the native addon at every instruction-set level this CPU
+ * runs (built when the package is installed; where it could not be, its cases are skipped, unless
+ * REPTILE_REQUIRE_NATIVE=1 (CI) makes its absence a failure: test/support/native-levels.ts), and
+ * the WebAssembly build (always). The levels also agree with each other.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,16 +29,16 @@ import { adapt } from './support/tfjs-adapt.js';
 import { stateToHost } from '../src/core/optimizer-state.js';
 import { minibatchIndices, type ExampleLayoutSource, type Examples } from '../src/tasks/task.js';
 import { FusedCnn, fusedCnnSupports } from '../src/kernels/fused-cnn.js';
-import { nativeKernels, nativeKernelsStatus } from '../src/kernels/fused-native.js';
-import { requirement } from './support/require.js';
+import { nativeLevels, runNativeAt } from './support/native-levels.js';
+import type { CpuLevel } from '../src/kernels/fused-native.js';
 
 await useBackend('cpu');
 
-const built = nativeKernels() !== undefined;
-const BUILDS = [
-  { build: 'native', skip: requirement('native', built, `the native addon is ${nativeKernelsStatus()}`) },
-  { build: 'wasm', skip: false },
-] as const;
+const LEVELS = nativeLevels();
+const BUILDS: { build: 'native' | 'wasm'; label: string; level?: CpuLevel; skip: string | false }[] = [
+  ...LEVELS.map(({ level, label, skip }) => ({ build: 'native' as const, label, level, skip })),
+  { build: 'wasm', label: 'wasm', skip: false },
+];
 
 /** The kernel of this build for the setting (only that build allowed). */
 function create(build: 'native' | 'wasm', ...[model, loss, optimizer, targetSize]: Parameters<typeof FusedCnn.create>): FusedCnn | undefined {
@@ -81,8 +82,9 @@ function assertClose(actual: HostParams, expected: HostParams, what: string, tol
   });
 }
 
-for (const { build, skip } of BUILDS) for (const c of CASES) {
-  test(`fused CNN inner loop (${build}) equals the tfjs inner loop: ${c.name}`, { skip }, async () => {
+for (const { build, label, level, skip } of BUILDS) for (const c of CASES) {
+  test(`fused CNN inner loop (${label}) equals the tfjs inner loop: ${c.name}`, { skip }, async () => {
+    runNativeAt(level);
     const model = conv({ variant: 'omniglot', classes: c.classes, inputShape: c.inputShape, filters: c.filters });
     const rng = Rng.fromSeed(7);
     const theta = model.init(rng.fork());
@@ -130,7 +132,8 @@ for (const { build, skip } of BUILDS) for (const c of CASES) {
   });
 }
 
-for (const { build, skip } of BUILDS) test(`the fused CNN (${build}) is deterministic, and adaptSequence equals task-by-task adaptation and averaging, bitwise`, { skip }, () => {
+for (const { build, label, level, skip } of BUILDS) test(`the fused CNN (${label}) is deterministic, and adaptSequence equals task-by-task adaptation and averaging, bitwise`, { skip }, () => {
+  runNativeAt(level);
   const c = CASES[1];
   const model = conv({ variant: 'omniglot', classes: c.classes, inputShape: c.inputShape, filters: c.filters });
   const rng = Rng.fromSeed(9);
@@ -149,7 +152,8 @@ for (const { build, skip } of BUILDS) test(`the fused CNN (${build}) is determin
   assert.deepEqual(chain.state!.slots.m.values, chained[2].slots.m.values, 'chain: the last job\'s state');
 });
 
-for (const { build, skip } of BUILDS) test(`the fused CNN (${build}) predicts what the model computes on a batch (batch norm on its own statistics)`, { skip }, () => {
+for (const { build, label, level, skip } of BUILDS) test(`the fused CNN (${label}) predicts what the model computes on a batch (batch norm on its own statistics)`, { skip }, () => {
+  runNativeAt(level);
   for (const c of [CASES[0], CASES[1]]) {
     const model = conv({ variant: 'omniglot', classes: c.classes, inputShape: c.inputShape, filters: c.filters });
     const rng = Rng.fromSeed(11);

@@ -1,6 +1,6 @@
 /** The few-shot page: draw or sample N symbols, adapt the run's meta-parameters, classify live. */
 import { Rng } from '../src/index.js';
-import { FewShotDemo, adaptationOf, drawingToExample, decodeSamples, SAMPLES_FILE, type LabelledExamples, type OmniglotSamples, type RunSettings } from '../src/demo/index.js';
+import { FewShotDemo, adaptationOf, drawingToExample, decodeSamples, samplePageTask, SAMPLES_FILE, type LabelledExamples, type OmniglotSamples, type RunSettings } from '../src/demo/index.js';
 import { selectBackend } from './backend.js';
 import { chooseRun, fetchJson, runUrl, showError } from './run-data.js';
 import { loadRunModel } from './run-model.js';
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   }
   const demo = new FewShotDemo(model, params, adaptationOf(settings));
   const a = demo.adaptation;
-  $('settings').textContent = `${model.spec.kind === 'conv' ? 'CNN' : 'MLP'}, ${demo.ways}-way; adaptation: ${a.evalIters} steps of ${settings.innerOptimizer} (learning rate ${settings.learningRate}), minibatches of ${a.evalBatch}${a.transductive ? ', transductive' : ''}`;
+  $('settings').textContent = `${model.spec?.kind === 'conv' ? 'CNN' : 'MLP'}, ${demo.ways}-way; adaptation: ${a.evalIters} steps of ${settings.innerOptimizer} (learning rate ${settings.learningRate}), minibatches of ${a.evalBatch}${a.transductive ? ', transductive' : ''}`;
   const seed = Number(new URLSearchParams(location.search).get('seed') ?? settings.seed ?? 0);
   const rng = Rng.fromSeed(seed);
   let heldOut: LabelledExamples | undefined;
@@ -128,16 +128,13 @@ async function main(): Promise<void> {
   $('sample').addEventListener('click', () => {
     if (!samples) return;
     const shots = Math.min(MAX_SHOTS, Math.max(1, Number(($('shots') as HTMLInputElement).value) || 1));
-    const chosen = rng.permutation(samples.length).slice(0, demo.ways);
-    heldOut = { x: [], y: [] };
+    const task = samplePageTask(samples, demo.ways, shots, rng);
+    heldOut = task.heldOut;
     boxes.forEach((b, c) => {
-      const character = samples![chosen[c]];
-      const order = rng.permutation(character.drawings.length);
       b.examples = [];
       b.thumbs.replaceChildren();
-      order.slice(0, shots).forEach((i) => addExample(b, character.drawings[i]));
-      for (const i of order.slice(shots, shots + 5)) (heldOut!.x.push(character.drawings[i]), heldOut!.y.push(c));
-      b.name = b.title.textContent = character.name.split('/').slice(1).join(' ').replace(/_/g, ' ');
+      task.support.x.forEach((x, i) => task.support.y[i] === c && addExample(b, x));
+      b.name = b.title.textContent = task.names[c].split('/').slice(1).join(' ').replace(/_/g, ' ');
     });
     $('acc-before').textContent = '–';
     changed();

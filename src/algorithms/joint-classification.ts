@@ -19,7 +19,7 @@ import { disposeParams, type ParamSet } from '../core/params.js';
 import { ParamStore, StateStore } from '../core/param-store.js';
 import { Rng } from '../core/rng.js';
 import { buildModel } from '../nn/build.js';
-import type { Model, ModelSpec } from '../nn/model.js';
+import type { LayersSpec, Model, ModelSpec } from '../nn/model.js';
 import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
 import type { Examples } from '../tasks/task.js';
 import type { GlobalLabelBatches } from '../tasks/global-label-batches.js';
@@ -38,15 +38,29 @@ export interface JointClassificationOptions {
   kernels?: KernelChoice;
 }
 
-/** The same model with `outputs` logits. */
-export function withOutputs(spec: ModelSpec, outputs: number): ModelSpec {
+/** The same model with `outputs` logits (built from its spec: a model without one cannot be widened). */
+export function withOutputs(spec: ModelSpec | undefined, outputs: number): ModelSpec {
+  if (!spec) throw new Error(`joint training pre-trains a copy of the model with ${outputs} outputs, built from the model's spec, and this model has none`);
   switch (spec.kind) {
+    case 'layers':
+      return withLayersOutputs(spec, outputs);
     case 'mlp':
       return { ...spec, sizes: [...spec.sizes.slice(0, -1), outputs] };
     case 'conv':
     case 'embedding-bag':
       return { ...spec, classes: outputs };
   }
+}
+
+/** A converted tfjs-layers model with its output layer (which must be Dense) widened to `outputs` units. */
+function withLayersOutputs(spec: LayersSpec, outputs: number): LayersSpec {
+  type LayerConfig = { className: string; name?: string; config: { name: string; units?: number } };
+  const config = structuredClone(spec.config) as { layers: LayerConfig[]; outputLayers?: [string, number, number][] };
+  const name = spec.className === 'Sequential' ? undefined : config.outputLayers?.[0]?.[0];
+  const output = name === undefined ? config.layers.at(-1) : config.layers.find((l) => l.config.name === name);
+  if (!output || output.className !== 'Dense') throw new Error(`joint training widens the model's output layer, which must be Dense; this model's is ${output?.className ?? 'missing'}`);
+  output.config.units = outputs;
+  return { ...spec, config };
 }
 
 /** Names of the parameters whose shape depends on the number of outputs (the last dense layer). */

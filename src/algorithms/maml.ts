@@ -66,6 +66,7 @@ export function mamlMetaGradient(
   { firstOrder = false }: MetaGradientFlags = {},
 ): MetaGradientResult {
   if (optimizer.name !== 'sgd') throw new RangeError(`MAML differentiates through SGD steps; got the ${optimizer.name} optimizer`);
+  if (!firstOrder) refuseUnsupportedSecondOrder(model);
   registerSecondOrderGradients();
   return tidy(() => {
     const names = paramNames(theta);
@@ -92,6 +93,13 @@ export function mamlMetaGradient(
   });
 }
 
+/** Second-order MAML on a model whose second derivatives tfjs gets wrong would return a wrong meta-gradient: refuse it. */
+function refuseUnsupportedSecondOrder(model: Model): void {
+  if (model.secondOrderUnsupported) {
+    throw new Error(`second-order MAML cannot differentiate this model exactly: ${model.secondOrderUnsupported}; use FOMAML or Reptile, or change the layer`);
+  }
+}
+
 export class Maml extends MetaGradientLearner {
   readonly algorithm: string = 'maml';
   protected override readonly keepsInnerState = false;
@@ -99,6 +107,7 @@ export class Maml extends MetaGradientLearner {
 
   constructor(setup: MetaLearnerSetup, initialParams: ParamSet, options: MetaGradientOptions) {
     if (options.innerOptimizer.name !== 'sgd') throw new RangeError(`MAML's inner optimizer must be sgd, got ${options.innerOptimizer.name}`);
+    refuseUnsupportedSecondOrder(setup.model);
     super(setup, initialParams, options);
     this.learningRate = Number(options.innerOptimizer.config.learningRate);
   }

@@ -1,8 +1,9 @@
 /**
  * The one place that chooses how tasks are adapted (core/inner-loop.ts): a fused kernel where one
  * covers the model, loss and optimizer and the caller allows it, else tfjs ops (stacked copies of
- * the model where it can run them). Only the library's own models get a kernel: a model of the
- * user's may carry a spec yet compute something else. The worker pool (src/parallel/) runs what
+ * the model where it can run them). Only the library's own models get a kernel, and converted
+ * tfjs-layers models whose layers compute exactly what a kernel computes (nn/kernel-equivalent.ts):
+ * a model of the user's may carry a spec yet compute something else. The worker pool (src/parallel/) runs what
  * this chooses in each of its threads.
  */
 import { tf } from '../core/tf.js';
@@ -11,6 +12,8 @@ import { FusedMlp, fusedMlpSupports } from '../kernels/fused-mlp.js';
 import { FusedCnn, fusedCnnSupports } from '../kernels/fused-cnn.js';
 import { isLibraryConv } from '../nn/conv.js';
 import { isLibraryMlp } from '../nn/mlp.js';
+import { kernelEquivalent, type KernelEquivalent } from '../nn/kernel-equivalent.js';
+import type { Model } from '../nn/model.js';
 import { lossSpec } from '../nn/losses.js';
 import type { Optimizer } from '../nn/optimizers.js';
 import { TfjsLoop, type InnerLoopSetup } from './tfjs-loop.js';
@@ -27,19 +30,26 @@ export interface InnerLoopChoice {
 
 const allows = (kernels: KernelChoice, name: FusedKernelName) => kernels === 'all' || (kernels !== 'none' && kernels.includes(name));
 
+/** The kernel's view of the model (its spec, and its parameter names where they differ from the library's), if any. */
+function kernelView(model: Model): { spec: KernelEquivalent['spec']; paramNames?: readonly string[] } | undefined {
+  if ((isLibraryMlp(model) || isLibraryConv(model)) && (model.spec?.kind === 'mlp' || model.spec?.kind === 'conv')) return { spec: model.spec };
+  return kernelEquivalent(model);
+}
+
 /** The fused kernel for this setting, or undefined. */
 function fusedLoop(setup: InnerLoopSetup, optimizer: Pick<Optimizer, 'name' | 'config'>, kernels: KernelChoice): InnerLoop | undefined {
   // The kernels take one rate for all parameters.
   if (kernels === 'none' || optimizer.config.rateScale !== undefined) return undefined;
-  const { model } = setup;
+  const view = kernelView(setup.model);
+  if (!view) return undefined;
   const spec = lossSpec(setup.loss);
   const targetSize = setup.layout.targetShape.reduce((a, b) => a * b, 1);
-  if (isLibraryMlp(model) && allows(kernels, 'fused-mlp') && fusedMlpSupports(model.spec, spec, optimizer, targetSize)) {
-    return FusedMlp.create(model.spec, spec, optimizer, targetSize);
+  if (allows(kernels, 'fused-mlp') && fusedMlpSupports(view.spec, spec, optimizer, targetSize)) {
+    return FusedMlp.create(view.spec, spec, optimizer, targetSize, view.paramNames);
   }
-  if (isLibraryConv(model) && fusedCnnSupports(model.spec, spec, optimizer, targetSize)) {
+  if (fusedCnnSupports(view.spec, spec, optimizer, targetSize)) {
     const builds = { native: allows(kernels, 'fused-cnn-native'), wasm: allows(kernels, 'fused-cnn-wasm') };
-    return builds.native || builds.wasm ? FusedCnn.create(model.spec, spec, optimizer, targetSize, builds) : undefined;
+    return builds.native || builds.wasm ? FusedCnn.create(view.spec, spec, optimizer, targetSize, builds, view.paramNames) : undefined;
   }
   return undefined;
 }

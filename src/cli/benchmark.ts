@@ -6,6 +6,7 @@ import type { TaskDistribution } from '../tasks/task.js';
 import type { MetaLearner } from '../algorithms/meta-learner.js';
 import type { RunDir } from '../io/run-dir.js';
 import type { TaskScorer } from '../eval/classification.js';
+import type { LayersModelFiles } from '../io/layers-model-files.js';
 
 export interface BenchmarkSetup {
   readonly name: string;
@@ -15,6 +16,8 @@ export interface BenchmarkSetup {
   readonly trainTasks: TaskDistribution;
   /** Settings the benchmark derived (e.g. a class split), recorded in config.json. */
   readonly recorded?: Record<string, unknown>;
+  /** --model-file's files, copied into the new run directory (RUN_FILES.sourceModel) for --resume and `reptile eval`. */
+  readonly sourceModel?: LayersModelFiles;
   /**
    * Periodic evaluation: the metrics of one metrics.jsonl line (besides iteration, time,
    * algorithm). `scorer`: the threads that adapt and score classification tasks (default: this thread).

@@ -33,6 +33,13 @@ export function checkLayerwiseScales(config: TrainConfig, model: Model): void {
   }
 }
 
+/** Throws a usage error when --algorithm maml would differentiate a model (a --model-file network) whose second derivatives tfjs gets wrong. */
+export function checkSecondOrder(config: TrainConfig, model: Model): void {
+  if (config.algorithm === 'maml' && model.secondOrderUnsupported) {
+    throw new UsageError(`--algorithm maml${config.modelFile ? ` --model-file ${config.modelFile}` : ''}: second-order MAML cannot differentiate this model exactly (${model.secondOrderUnsupported}); use --algorithm fomaml or reptile`);
+  }
+}
+
 /**
  * `innerLoop`: what adapts Reptile's meta-batches (the worker pool with --workers n >= 2; default:
  * the factory's choice in this thread). The layer-wise scales' names are checked before

@@ -96,13 +96,21 @@ export interface TrainConfig {
   init: (typeof INIT_SCHEMES)[number];
   activation: (typeof ACTIVATIONS)[number];
   hidden: number[];
+  /** A tfjs-layers / Keras model.json whose architecture (and, unless `reinit`, weights) the run trains ('': the --model network). */
+  modelFile: string;
+  /** With modelFile: fresh weights drawn from the seed instead of the file's. */
+  reinit: boolean;
   backend: (typeof BACKENDS)[number];
+  /** --init-from: a safetensors state_dict (PyTorch names, docs/interop.md) the meta-parameters start from instead of --init's draw. */
+  initFrom?: string;
+  /** The sha256 of the --init-from file when the run started (recorded in config.json; --resume checks it). */
+  initFromSha256?: string;
   out: string;
   force: boolean;
 }
 
-/** The settings that flags set (the benchmark is an argument; --out and --force are not settings). */
-export type Key = Exclude<keyof TrainConfig, 'benchmark' | 'out' | 'force'>;
+/** The settings that flags set (the benchmark is an argument; --out, --force and --init-from are not settings). */
+export type Key = Exclude<keyof TrainConfig, 'benchmark' | 'out' | 'force' | 'initFrom' | 'initFromSha256'>;
 
 /** A flag's entry in the tables of train-options.ts and text-options.ts. */
 export interface FlagSpec {

@@ -3,7 +3,7 @@
  * --checkpoint, the last checkpoint) with the original eval.py's protocol, possibly in another
  * setting (--shots, --eval-iters, --transductive ...), print the result and write it as JSON.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { useBackend } from '../core/backend.js';
 import { disposeParams, type ParamSet } from '../core/params.js';
@@ -11,6 +11,7 @@ import { Rng } from '../core/rng.js';
 import { RunDir, RUN_FILES, RunDirError } from '../io/run-dir.js';
 import { loadModel } from '../io/model-files.js';
 import { loadCheckpoint } from '../io/checkpoint.js';
+import { loadSafetensorsParams } from '../io/safetensors-files.js';
 import { disposeOptimizerState } from '../nn/optimizers.js';
 import { writeJsonAtomic } from '../io/files.js';
 import { integer, real } from './parse.js';
@@ -59,6 +60,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
     .addOption(new Option('--no-transductive', 'predict each query in a batch with the support set only'))
     .addOption(new Option('--seed <n>', "seed of the evaluation tasks (default: the run's)").argParser(integer(0, 2 ** 31 - 1)))
     .addOption(new Option('--checkpoint', 'evaluate the last checkpoint instead of model/'))
+    .addOption(new Option('--init-from <file>', "evaluate these parameters (a safetensors state_dict with PyTorch names) with the run's settings").conflicts('checkpoint'))
     .addOption(new Option('--backend <name>', "TensorFlow.js backend (default: the run's)").choices(BACKENDS))
     .addOption(new Option('--workers <n>', 'threads adapting and scoring tasks (default 1: this thread; the numbers do not depend on n)').argParser(integer(1, 256)))
     .addOption(new Option('--json <file>', 'where to write the result (default: RUN_DIR/eval-<N>w<K>s[-transductive].json)'))
@@ -82,8 +84,16 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
       let params: ParamSet;
-      let algorithm: string = recorded.algorithm;
-      if (flags.checkpoint) {
+      const algorithm: string = recorded.algorithm;
+      const initFrom = flags.initFrom as string | undefined;
+      let source: Record<string, string> = { source: flags.checkpoint ? CHECKPOINT_FILE : RUN_FILES.model };
+      if (initFrom !== undefined) {
+        const init = await loadSafetensorsParams(initFrom, setup.model).catch((error: Error) => {
+          throw new UsageError(`--init-from ${error.message}`);
+        });
+        params = init.params;
+        source = { source: initFrom, sha256: init.sha256 };
+      } else if (flags.checkpoint) {
         // The run's algorithm's parameters: the last checkpoint while it trains, or its final
         // parameters (phase0.bin) once a baseline has started training after it.
         const read = (file: string) =>
@@ -120,13 +130,15 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
         const started = performance.now();
         threads = await startEvaluationThreads(config, setup, backendUsed, (flags.workers as number | undefined) ?? 1, (line) => console.log(line));
         const evaluation = await setup.evaluateFinal(params, threads.scorer);
-        console.log(setup.describeFinal(algorithm, evaluation));
+        console.log(setup.describeFinal(initFrom !== undefined ? basename(initFrom) : algorithm, evaluation));
         const other = config.benchmark !== recorded.benchmark ? `${config.benchmark}-` : '';
-        const name = config.benchmark === 'sine' ? `eval-${config.shots}shots.json` : `eval-${other}${config.classes}w${config.shots}s${config.transductive ? '-transductive' : ''}.json`;
+        // The parameters of another file are named after it, so the run's own result is not overwritten.
+        const from = initFrom !== undefined ? `-${basename(initFrom).replace(/\.safetensors$/, '')}` : '';
+        const name = config.benchmark === 'sine' ? `eval-${config.shots}shots${from}.json` : `eval-${other}${config.classes}w${config.shots}s${config.transductive ? '-transductive' : ''}${from}.json`;
         const out = (flags.json as string | undefined) ?? join(dir, name);
         await writeJsonAtomic(out, {
           runDir: dir,
-          source: flags.checkpoint ? CHECKPOINT_FILE : RUN_FILES.model,
+          ...source,
           benchmark: config.benchmark,
           algorithm,
           settings: Object.fromEntries([...OVERRIDES, 'data', 'queryShots', 'textSplit', 'split', 'splitSeed'].map((k) => [k, (config as unknown as Record<string, unknown>)[k]])),

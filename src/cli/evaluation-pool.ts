@@ -24,12 +24,15 @@ const inThisThread: EvaluationThreads = { threads: 1, close: async () => {} };
 
 export async function startEvaluationThreads(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, workers: number, log: (line: string) => void): Promise<EvaluationThreads> {
   const loss = lossSpec(benchmark.loss);
-  if (workers < 2 || benchmark.trainTasks.kind !== 'classification' || !loss) return inThisThread;
+  const model = benchmark.model.spec;
+  // Threads rebuild the model and loss from their specs; without one (none of the command line's
+  // models lacks it) this thread evaluates, with the same numbers.
+  if (workers < 2 || benchmark.trainTasks.kind !== 'classification' || !loss || !model) return inThisThread;
   const { optimizer, kernels } = evaluationOptions(config);
   const { inputShape, targetShape, kind } = benchmark.trainTasks;
   const pool = await AdaptPool.start(workers, {
     backend: backend as 'wasm' | 'cpu' | 'node',
-    model: benchmark.model.spec,
+    model,
     loss,
     optimizer: { name: optimizer.name, config: optimizer.config },
     layout: { inputShape, targetShape, kind },

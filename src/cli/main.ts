@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './errors.js';
 import { resolveTrainConfig, trainOptions } from './train-options.js';
+import { checkResumeArguments } from './resume-settings.js';
 import { BENCHMARKS, type TrainConfig } from './config.js';
 import { packageVersion } from './metadata.js';
-import { RunDirError } from '../io/run-dir.js';
+import { checkCpuLevelSetting } from './cpu-level.js';
+import { RUN_FILES, RunDirError } from '../io/run-dir.js';
 import { DivergenceError } from '../train/meta-train.js';
 import { registerDataCommand } from './data-command.js';
 import { registerEvalCommand } from './eval-command.js';
@@ -19,6 +21,7 @@ import { registerAdaptCommand } from './adapt-command.js';
 import { registerExperimentCommand } from './experiment-command.js';
 import { registerTuneCommand } from './tune-command.js';
 import { registerCompareCommand } from './compare-command.js';
+import { registerExportCommand } from './export-command.js';
 import { testHooksFromEnv, trainHooks } from './test-hooks.js';
 
 async function readConfigFile(path: string | undefined): Promise<Record<string, unknown>> {
@@ -53,13 +56,24 @@ function outputErrorWithHint(command: string, commands: () => string[] = () => [
   };
 }
 
-/** The recorded settings of the run in `dir` (its config.json), for --resume. */
-async function readRunConfig(dir: string): Promise<TrainConfig> {
+/** The settings of the run in `dir` as its config.json records them. */
+async function readRecordedConfig(dir: string): Promise<TrainConfig> {
   const settings = await readConfigFile(join(dir, 'config.json')).catch(() => {
     throw new UsageError(`--resume ${dir}: no run there (no readable config.json)`);
   });
   const config = resolveTrainConfig(String(settings.benchmark), {}, settings);
-  return { ...config, out: dir, force: false };
+  const initFromSha256 = typeof settings.initFromSha256 === 'string' ? { initFromSha256: settings.initFromSha256 } : {};
+  return { ...config, ...initFromSha256, out: dir, force: false };
+}
+
+/** The settings to continue or evaluate a run with: its --model-file is the run's own copy (the file given may have moved or changed since). */
+function withRunModelCopy(config: TrainConfig, dir: string): TrainConfig {
+  return config.modelFile ? { ...config, modelFile: join(dir, RUN_FILES.sourceModel, 'model.json') } : config;
+}
+
+/** The settings of the run in `dir`, for --resume, `reptile eval` and `reptile adapt`. */
+async function readRunConfig(dir: string): Promise<TrainConfig> {
+  return withRunModelCopy(await readRecordedConfig(dir), dir);
 }
 
 function program(): Command {
@@ -68,7 +82,8 @@ function program(): Command {
     .version(packageVersion())
     .showSuggestionAfterError(false)
     .configureOutput({ outputError: outputErrorWithHint('reptile', () => cli.commands.map((c) => c.name())) })
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', checkCpuLevelSetting);
   const train = cli
     .command('train')
     .description('meta-train on a benchmark and write a run directory (config.json, metrics.jsonl, summary.json, model/, charts/)')
@@ -81,14 +96,19 @@ function program(): Command {
       const hookSpec = testHooksFromEnv();
       let config;
       if (resume) {
-        const settings = Object.keys(flags).filter((k) => k !== 'resume' && !k.startsWith('dashboard') && flags[k] !== undefined);
-        if (benchmark || settings.length > 0) throw new UsageError(`--resume ${resume} continues with the run's recorded settings; drop ${benchmark ? `'${benchmark}'` : `--${settings[0].replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`}`);
-        config = await readRunConfig(resume);
+        const recorded = await readRecordedConfig(resume);
+        const settings = Object.keys(flags).filter((k) => k !== 'resume' && k !== 'force' && !k.startsWith('dashboard') && flags[k] !== undefined);
+        if (benchmark || settings.length > 0) {
+          const given = resolveTrainConfig(benchmark ?? recorded.benchmark, flags, await readConfigFile(flags.config as string | undefined));
+          checkResumeArguments(resume, recorded, given, flags.out !== undefined);
+        }
+        config = withRunModelCopy(recorded, resume);
       } else {
         if (!benchmark) throw new UsageError(`missing benchmark: allowed: ${BENCHMARKS.join(', ')} (or --resume RUN_DIR)`);
         config = resolveTrainConfig(benchmark, flags, await readConfigFile(flags.config as string | undefined));
       }
-      const { runTrainJob, phasesOf } = await import('./train-job.js');
+      const { runTrainJob, phasesOf, selectBackend } = await import('./train-job.js');
+      await selectBackend(config);
       const hooks = trainHooks(hookSpec, { ...config, phases: phasesOf(config) }, (line) => console.log(line));
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
@@ -98,7 +118,7 @@ function program(): Command {
       console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);
     });
   for (const option of trainOptions()) train.addOption(option);
-  train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint, with its recorded settings'));
+  train.addOption(new Option('--resume <dir>', 'continue the run in <dir> from its last checkpoint; other arguments must equal its recorded settings'));
   for (const option of dashboardOptions()) train.addOption(option);
   registerDataCommand(cli);
   registerEvalCommand(cli, { readRunConfig });
@@ -107,6 +127,7 @@ function program(): Command {
   registerExperimentCommand(cli);
   registerTuneCommand(cli);
   registerCompareCommand(cli);
+  registerExportCommand(cli);
   return cli;
 }
 

@@ -11,9 +11,11 @@ import type { MetaLearner } from '../algorithms/meta-learner.js';
 import { metaTrain } from '../train/meta-train.js';
 import { RunDir, RUN_FILES } from '../io/run-dir.js';
 import { saveModel } from '../io/model-files.js';
+import { loadSafetensorsParams, type InitFile } from '../io/safetensors-files.js';
+import { writeLayersModelFiles } from '../io/layers-model-files.js';
 import { readJsonLines, removeStaleTemporaries, writeFileAtomic } from '../io/files.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import { buildLearner, checkLayerwiseScales } from './build.js';
+import { buildLearner, checkLayerwiseScales, checkSecondOrder } from './build.js';
 import { innerOptimizerOf } from '../demo/run-settings.js';
 import { kernelChoice, scheduleOptions, trainingInnerOptimizer } from './library-options.js';
 import { innerLoopOnThreads, type ThreadedInnerLoop } from '../parallel/worker-pool.js';
@@ -23,6 +25,7 @@ import { runStreams } from './streams.js';
 import { startEvaluationThreads, type EvaluationThreads } from './evaluation-pool.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
+import { nativeCpuLevelUsed } from './cpu-level.js';
 import { UsageError } from './errors.js';
 import type { BenchmarkSetup } from './benchmark.js';
 import type { TrainConfig } from './config.js';
@@ -66,8 +69,8 @@ interface JobState {
   evalSeconds: number;
 }
 
-
-async function selectBackend(config: TrainConfig): Promise<string> {
+/** Makes --backend the active backend (a usage error if it cannot run); before any tensor is made (--model-file's weights). */
+export async function selectBackend(config: TrainConfig): Promise<string> {
   try {
     return await useBackend(config.backend);
   } catch (error) {
@@ -139,9 +142,11 @@ export function phasesOf(config: TrainConfig): TrainConfig['algorithm'][] {
 }
 
 /** A new run directory with its config.json. */
-async function createRun(config: TrainConfig, benchmark: BenchmarkSetup, backend: string): Promise<RunStart> {
+async function createRun(config: TrainConfig, benchmark: BenchmarkSetup, backend: string, init: InitFile | undefined): Promise<RunStart> {
   const runDir = await RunDir.create(config.out, { force: config.force });
-  await runDir.writeConfig({ ...config, ...benchmark.recorded, backendUsed: backend, innerLoopUsed: innerLoopUsed(config, benchmark), modelSpec: benchmark.model.spec, ...runMetadata() });
+  if (benchmark.sourceModel) await writeLayersModelFiles(runDir.file(RUN_FILES.sourceModel), benchmark.sourceModel);
+  const used = innerLoopUsed(config, benchmark);
+  await runDir.writeConfig({ ...config, ...(init ? { initFromSha256: init.sha256 } : {}), ...benchmark.recorded, backendUsed: backend, innerLoopUsed: used, ...nativeCpuLevelUsed(used), modelSpec: benchmark.model.spec, ...runMetadata() });
   return { runDir, state: { phase: 0, finished: [], lossSum: 0, lossCount: 0, wallSeconds: 0, evalSeconds: 0 }, finishedParams: [] };
 }
 
@@ -234,13 +239,38 @@ async function writeResults(config: TrainConfig, benchmark: BenchmarkSetup, run:
   return summary;
 }
 
+/**
+ * --init-from's parameters for the benchmark's model, read before the run directory is created
+ * (a file that does not fit is a usage error that leaves nothing behind). A resumed run checks
+ * that the file is still the one it started from: its baseline phase starts from it too.
+ */
+async function readInitFrom(config: TrainConfig, benchmark: BenchmarkSetup, resume: boolean): Promise<InitFile | undefined> {
+  if (config.initFrom === undefined) return undefined;
+  const init = await loadSafetensorsParams(config.initFrom, benchmark.model).catch((error: Error) => {
+    throw new UsageError(`--init-from ${error.message}`);
+  });
+  if (resume && config.initFromSha256 !== undefined && init.sha256 !== config.initFromSha256) {
+    disposeParams(init.params);
+    throw new UsageError(`--resume ${config.out}: its --init-from file ${config.initFrom} has changed since the run started (sha256 ${init.sha256}, recorded ${config.initFromSha256})`);
+  }
+  return init;
+}
+
 export async function runTrainJob(config: TrainConfig, setup: BenchmarkSetup, { resume = false, log, hooks, evaluationWorkers = 1 }: TrainJobOptions): Promise<TrainSummary> {
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
   // Before anything is written or read: a scale naming no parameter is a usage error.
   checkLayerwiseScales(config, setup.model);
-  const run = resume ? await resumeRun(config) : await createRun(config, setup, backend);
-  const theta0 = setup.model.init(runStreams(config.seed).init);
+  checkSecondOrder(config, setup.model);
+  const init = await readInitFrom(config, setup, resume);
+  let run: RunStart;
+  try {
+    run = resume ? await resumeRun(config) : await createRun(config, setup, backend, init);
+  } catch (error) {
+    if (init) disposeParams(init.params);
+    throw error;
+  }
+  const theta0 = init?.params ?? setup.model.init(runStreams(config.seed).init);
   const learners: MetaLearner[] = [];
   let threaded: ThreadedInnerLoop | undefined;
   let evaluating: EvaluationThreads | undefined;

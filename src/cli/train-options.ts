@@ -68,6 +68,8 @@ const SHARED_FLAGS: readonly SharedFlagSpec[] = [
   { key: 'init', flags: '--init <scheme>', description: 'initialiser: tensorflow (Glorot-uniform, as supervised-reptile) or pytorch (Kaiming-uniform)', choices: INIT_SCHEMES, defaults: per('pytorch', 'tensorflow') },
   { key: 'activation', flags: '--activation <fn>', description: 'hidden activation of the MLP', choices: ACTIVATIONS, defaults: per('tanh', 'relu') },
   { key: 'hidden', flags: '--hidden <sizes>', description: 'hidden layer widths of the MLP, comma-separated', parse: integerList(1), defaults: same([64, 64]) },
+  { key: 'modelFile', flags: '--model-file <path>', description: "train your own network: a tfjs-layers or Keras model.json (weights beside it), e.g. another run's model/model.json", defaults: same('') },
+  { key: 'reinit', flags: '--reinit', description: "with --model-file: fresh weights drawn from --seed instead of the file's", defaults: same(false) },
   { key: 'data', flags: '--data <dir>', description: 'omniglot: its archives or folders (`reptile data omniglot` fetches them); images: <split>/<class>/<image>; text: its folder', defaults: per(undefined, 'data/omniglot', 'data/images') },
   { key: 'split', flags: '--split <name>', description: 'Omniglot class split: reptile (1200 train x 4 rotations / 423 test) or maml (1100 / 100 validation / 423 test)', choices: OMNIGLOT_SPLITS, defaults: per(undefined, 'reptile', undefined) },
   { key: 'splitSeed', flags: '--split-seed <n>', description: 'seed of the class shuffle behind the class split (Omniglot, text), independent of --seed', parse: integer(0, 2 ** 31 - 1), defaults: per(undefined, 0, undefined) },
@@ -102,6 +104,7 @@ export function trainOptions(): Option[] {
   options.push(new Option('--foml', 'first-order MAML on Reptile\'s loop (as the original\'s --foml): short for --algorithm fomaml'));
   options.push(new Option('--sgd', 'use plain SGD as the inner optimizer (as the original\'s --sgd)'));
   options.push(new Option('--config <file>', 'JSON file of settings (keys as in config.json); flags override it'));
+  options.push(new Option('--init-from <file>', 'start from these parameters: a safetensors state_dict with PyTorch names (reptile export; docs/interop.md)'));
   options.push(new Option('--out <dir>', 'run directory (default: runs/<benchmark>-<date>-<time>)'));
   options.push(new Option('--force', 'replace a run already in --out'));
   return options;
@@ -113,7 +116,7 @@ const KEYS = new Set<string>(FLAGS.map((f) => f.key));
  * Keys that config.json records besides the settings (the run's place, backend and versions):
  * a run's config.json given back as --config is accepted, and these are ignored.
  */
-const RECORDED_KEYS = new Set(['classSplit', 'preset', 'benchmark', 'out', 'force', 'backendUsed', 'innerLoopUsed', 'modelSpec', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command']);
+const RECORDED_KEYS = new Set(['classSplit', 'preset', 'benchmark', 'out', 'force', 'backendUsed', 'innerLoopUsed', 'nativeCpuLevel', 'modelSpec', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command', 'initFrom', 'initFromSha256']);
 
 /**
  * The complete configuration: benchmark defaults, then the --config file, then flags.
@@ -148,10 +151,25 @@ export function resolveTrainConfig(benchmark: string, flags: Record<string, unkn
   if (flags.sgd) config.innerOptimizer = 'sgd';
   if (flags.foml) config.algorithm = fomlAlgorithm(flags.algorithm as string | undefined);
   checkAlgorithmSettings(config as unknown as TrainConfig);
+  checkModelFileSettings(config as unknown as TrainConfig, flags);
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   config.out = (flags.out as string | undefined) ?? `runs/${b}-${stamp}`;
   config.force = Boolean(flags.force);
+  // --init-from is a file, not a hyperparameter; a run's config.json given as --config brings its own.
+  const initFrom = (flags.initFrom as string | undefined) ?? (typeof fileSettings.initFrom === 'string' ? fileSettings.initFrom : undefined);
+  if (initFrom !== undefined) config.initFrom = initFrom;
   return config as unknown as TrainConfig;
+}
+
+/** --reinit needs --model-file, and the network flags do not apply to one (its architecture is the file's). */
+function checkModelFileSettings(config: TrainConfig, flags: Record<string, unknown>): void {
+  if (config.reinit && !config.modelFile) throw new UsageError('--reinit applies to --model-file only: give --model-file PATH, or drop --reinit');
+  if (!config.modelFile) return;
+  const network = FLAGS.filter((f) => ['model', 'hidden', 'activation', 'init', 'embeddingDim'].includes(f.key) && flags[f.key] !== undefined);
+  if (network.length > 0) throw new UsageError(`--model-file ${config.modelFile} sets the network: drop ${flagName(network[0])}`);
+  // Joint training on classification pre-trains a copy with one logit per training class, which it builds for the library's own models only.
+  const joint = config.algorithm === 'joint' ? '--algorithm joint' : config.baseline === 'joint' ? '--baseline joint' : undefined;
+  if (joint && config.benchmark !== 'sine') throw new UsageError(`${joint} on ${config.benchmark} widens the library's own models only, not a --model-file network; allowed baselines: scratch, none`);
 }
 
 /** Checks a value from a --config file the way the flag parser would. */

@@ -18,7 +18,7 @@
  * Stored as Uint8Array 0..255 (count*size*size per character); a model receives value / 255.
  */
 import { DatasetError, messageOf } from './errors.js';
-import { preprocessPixels, decodePngImage, DEFAULT_MAX_PIXELS } from './image.js';
+import { preprocessPixels, decodePngImage, DEFAULT_MAX_PIXELS, type PreprocessOptions } from './image.js';
 import type { StoredClass } from './image-class.js';
 import { readZip, checkRelativePath, type ZipLimits } from './zip.js';
 
@@ -48,9 +48,14 @@ export interface OmniglotDecodeOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** What every Omniglot drawing goes through: luminance, inverted, area-resized to size x size (see the module comment). */
+export function omniglotPreprocessing(size = OMNIGLOT_DEFAULT_SIZE): PreprocessOptions {
+  return { size, channels: 'grey', invert: true };
+}
+
 /** One drawing, as a PNG file, to one size x size image (see the module comment). */
 export function omniglotPixels(png: Uint8Array, name: string, size = OMNIGLOT_DEFAULT_SIZE): Uint8Array {
-  return preprocessPixels(decodePngImage(png, name, DEFAULT_MAX_PIXELS), { size, channels: 'grey', invert: true });
+  return preprocessPixels(decodePngImage(png, name, DEFAULT_MAX_PIXELS), omniglotPreprocessing(size));
 }
 
 interface Drawing {

@@ -7,7 +7,7 @@
  * gives the same tensor in Node and in every browser.
  */
 import { preprocessPixels, type Pixels } from '../data/image.js';
-import { OMNIGLOT_DEFAULT_SIZE } from '../data/omniglot.js';
+import { OMNIGLOT_DEFAULT_SIZE, omniglotPreprocessing } from '../data/omniglot.js';
 
 /** A canvas's RGBA pixels (ImageData), or pixels with their channel count, as the model sees them. */
 export type CanvasPixels = Pixels | { width: number; height: number; data: ArrayLike<number> };
@@ -16,7 +16,7 @@ export type CanvasPixels = Pixels | { width: number; height: number; data: Array
 export function drawingToExample(pixels: CanvasPixels, size = OMNIGLOT_DEFAULT_SIZE): Float32Array {
   // ImageData's fields are getters on its prototype: copy them by name (a spread would drop them).
   const withChannels: Pixels = 'channels' in pixels ? pixels : { width: pixels.width, height: pixels.height, data: pixels.data, channels: 4 };
-  const bytes = preprocessPixels(withChannels, { size, channels: 'grey', invert: true });
+  const bytes = preprocessPixels(withChannels, omniglotPreprocessing(size));
   return Float32Array.from(bytes, (v) => v / 255);
 }
 

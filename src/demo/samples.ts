@@ -5,6 +5,7 @@
  */
 import type { ImageClassSet } from '../data/image-class.js';
 import { Rng } from '../core/rng.js';
+import type { LabelledExamples } from './few-shot-demo.js';
 
 export const SAMPLES_FILE = 'omniglot-samples.json';
 
@@ -49,4 +50,37 @@ export function sampleCharacters(split: ImageClassSet, count: number, seed: numb
 /** The drawings of a samples file as model inputs (floats 0..1). */
 export function decodeSamples(samples: OmniglotSamples): { name: string; drawings: Float32Array[] }[] {
   return samples.characters.map((c) => ({ name: c.name, drawings: c.drawings.map((d) => Float32Array.from(fromBase64(d), (v) => v / 255)) }));
+}
+
+/** Drawings the page scores the adaptation on, per sampled character (besides the shots). */
+export const HELD_OUT_PER_CLASS = 5;
+
+/** One task of the page's "sample" button: the characters' names, the examples to adapt to, the held-out drawings. */
+export interface SampledTask {
+  names: string[];
+  support: LabelledExamples;
+  heldOut: LabelledExamples;
+  /** Per label: the character's index in the samples and the indices of its drawings in each set. */
+  picks: { character: number; support: number[]; heldOut: number[] }[];
+}
+
+/**
+ * The page's "sample" button: `ways` distinct characters of the pool (label c for the c-th drawn),
+ * for each a shuffle of its drawings, the first `shots` to adapt to and the next `heldOut` to score.
+ * The draws from `rng` are the page's, so a Node test scores exactly the tasks a page session shows.
+ */
+export function samplePageTask(characters: readonly { name: string; drawings: Float32Array[] }[], ways: number, shots: number, rng: Rng, heldOut = HELD_OUT_PER_CLASS): SampledTask {
+  if (characters.length < ways) throw new RangeError(`${ways}-way tasks need ${ways} characters, the samples have ${characters.length}`);
+  const chosen = rng.permutation(characters.length).slice(0, ways);
+  const task: SampledTask = { names: [], support: { x: [], y: [] }, heldOut: { x: [], y: [] }, picks: [] };
+  chosen.forEach((index, label) => {
+    const character = characters[index];
+    const order = rng.permutation(character.drawings.length);
+    const pick = { character: index, support: order.slice(0, shots), heldOut: order.slice(shots, shots + heldOut) };
+    task.names.push(character.name);
+    task.picks.push(pick);
+    for (const i of pick.support) (task.support.x.push(character.drawings[i]), task.support.y.push(label));
+    for (const i of pick.heldOut) (task.heldOut.x.push(character.drawings[i]), task.heldOut.y.push(label));
+  });
+  return task;
 }

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ParamSet } from '../core/params.js';
-import type { Model } from '../nn/model.js';
+import type { Model, ModelWithSpec } from '../nn/model.js';
 import { writeFileAtomic, writeJsonAtomic } from './files.js';
 import { modelFromArtifacts, toArtifacts, WEIGHTS_FILE, type ModelJson } from './model-format.js';
 
@@ -14,7 +14,7 @@ export async function saveModel(dir: string, model: Model, params: ParamSet, met
 }
 
 /** Loads a model directory; a missing, truncated or corrupt file is an error naming the directory. */
-export async function loadModel(dir: string): Promise<{ model: Model; params: ParamSet; json: ModelJson }> {
+export async function loadModel(dir: string): Promise<{ model: ModelWithSpec; params: ParamSet; json: ModelJson }> {
   const jsonPath = join(dir, 'model.json');
   let json: ModelJson;
   try {

@@ -6,10 +6,11 @@
  */
 import { tf } from '../core/tf.js';
 import type { ParamSet } from '../core/params.js';
-import type { Model, ModelSpec } from '../nn/model.js';
+import type { Model, ModelSpec, ModelWithSpec } from '../nn/model.js';
 import { buildModel } from '../nn/build.js';
-import { convLayersModel, isExportOnlyWeight } from '../nn/conv.js';
+import { convLayersModel, isExportOnlyWeight, setExportWeights } from '../nn/conv.js';
 import { embeddingBagLayersModel } from '../nn/embedding-bag.js';
+import { layersModelFromSpec } from '../nn/from-layers-model.js';
 
 export const WEIGHTS_FILE = 'weights.bin';
 
@@ -23,11 +24,30 @@ export interface ModelJson {
   userDefinedMetadata: { reptile: { spec: ModelSpec; paramNames: string[] } & Record<string, unknown> };
 }
 
+/** The model's spec, or a clear error for a model without one (a hand-written functional model). */
+function specOf(model: Model, what: string): ModelSpec {
+  if (!model.spec) throw new Error(`${what}: the model has no spec (a hand-written functional model), so it cannot be rebuilt as a tfjs-layers model; write it as a tf.LayersModel and convert it with fromLayersModel to export it`);
+  return model.spec;
+}
+
+/**
+ * A converted model's own architecture (same layer names) with `params` as its weights. Batch
+ * norm's moving statistics are mean 0 and variance 1, as convLayersModel exports them: the
+ * functional model keeps none (it always normalises with the batch's statistics, which the
+ * LayersModel does when called with `training: true`).
+ */
+function layersModelWithParams(spec: Extract<ModelSpec, { kind: 'layers' }>, params: ParamSet): tf.LayersModel {
+  const layersModel = layersModelFromSpec(spec);
+  setExportWeights(layersModel, params, 'toLayersModel');
+  return layersModel;
+}
+
 /** A tfjs-layers model with the same architecture and weights as `model` with `params`. */
 export function toLayersModel(model: Model, params: ParamSet): tf.LayersModel {
-  const spec = model.spec;
+  const spec = specOf(model, 'toLayersModel');
   if (spec.kind === 'conv') return convLayersModel(spec, params);
   if (spec.kind === 'embedding-bag') return embeddingBagLayersModel(spec, params);
+  if (spec.kind === 'layers') return layersModelWithParams(spec, params);
   const layers = spec.sizes.length - 1;
   const seq = tf.sequential();
   for (let l = 0; l < layers; l++) {
@@ -46,6 +66,7 @@ export function toLayersModel(model: Model, params: ParamSet): tf.LayersModel {
 
 /** The model file's JSON and the weight bytes. */
 export async function toArtifacts(model: Model, params: ParamSet, metadata: Record<string, unknown> = {}): Promise<{ json: ModelJson; weights: Uint8Array }> {
+  const spec = specOf(model, 'toArtifacts');
   const layersModel = toLayersModel(model, params);
   let artifacts: tf.io.ModelArtifacts | undefined;
   await layersModel.save(tf.io.withSaveHandler(async (a) => {
@@ -61,19 +82,19 @@ export async function toArtifacts(model: Model, params: ParamSet, metadata: Reco
     convertedBy: null,
     modelTopology: a.modelTopology,
     weightsManifest: [{ paths: [WEIGHTS_FILE], weights: a.weightSpecs! }],
-    userDefinedMetadata: { reptile: { ...metadata, spec: model.spec, paramNames: Object.keys(params) } },
+    userDefinedMetadata: { reptile: { ...metadata, spec, paramNames: Object.keys(params) } },
   };
   return { json, weights };
 }
 
 /** Rebuilds the functional model and its parameters from a model file's JSON and weight bytes. */
-export function modelFromArtifacts(json: ModelJson, weights: Uint8Array): { model: Model; params: ParamSet } {
+export function modelFromArtifacts(json: ModelJson, weights: Uint8Array): { model: ModelWithSpec; params: ParamSet } {
   const meta = json.userDefinedMetadata?.reptile;
   if (!meta?.spec || !Array.isArray(meta.paramNames)) throw new Error('model.json was not written by reptile (no userDefinedMetadata.reptile)');
   if (!Array.isArray(json.weightsManifest)) throw new Error('model.json has no weightsManifest');
   const specs = json.weightsManifest.flatMap((g) => g.weights);
   // A conv model's file also holds batch norm's moving statistics, which are not parameters.
-  const paramSpecs = meta.spec.kind === 'conv' ? specs.filter((s) => !isExportOnlyWeight(s.name)) : specs;
+  const paramSpecs = meta.spec.kind === 'conv' || meta.spec.kind === 'layers' ? specs.filter((s) => !isExportOnlyWeight(s.name)) : specs;
   if (paramSpecs.length !== meta.paramNames.length) throw new Error(`model.json lists ${paramSpecs.length} weights, expected ${meta.paramNames.length}`);
   const expectedBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * (s.dtype === 'bool' ? 1 : 4), 0);
   if (specs.every((s) => !s.quantization) && weights.byteLength !== expectedBytes) {
@@ -82,8 +103,12 @@ export function modelFromArtifacts(json: ModelJson, weights: Uint8Array): { mode
   const buffer = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
   const named = tf.io.decodeWeights(buffer, specs);
   const params: Record<string, tf.Tensor> = {};
-  // Weights are stored in parameter order; tfjs-layers names them after the layers.
-  paramSpecs.forEach((s, i) => (params[meta.paramNames[i]] = named[s.name]));
+  // Weights are stored in parameter order; tfjs-layers names them after the layers (a converted
+  // model's parameters are named like its weights, so those are matched by name).
+  if (meta.spec.kind === 'layers') {
+    for (const name of meta.paramNames) if (!paramSpecs.some((s) => s.name === name)) throw new Error(`model.json has no weight '${name}'`);
+    for (const name of meta.paramNames) params[name] = named[name];
+  } else paramSpecs.forEach((s, i) => (params[meta.paramNames[i]] = named[s.name]));
   for (const s of specs) if (!paramSpecs.includes(s)) named[s.name].dispose();
   return { model: buildModel(meta.spec), params };
 }

@@ -14,6 +14,8 @@ export const RUN_FILES = {
   model: 'model',
   charts: 'charts',
   checkpoint: 'checkpoint',
+  /** The --model-file the run started from (model.json + weights.bin), which --resume and `reptile eval` rebuild it from. */
+  sourceModel: 'source-model',
 } as const;
 
 /** Thrown for a run directory the user must choose differently (a usage error). */

@@ -136,9 +136,10 @@ export class FusedCnn extends FusedLoop {
     spec: ConvModelSpec,
     private readonly loss: LossSpec,
     optimizer: FusedOptimizerConfig,
+    paramNames: readonly string[] | undefined,
   ) {
     const { names, shapes } = convParams(spec);
-    super(new Arena(backend.memory), { addInto: backend.addInto, divideBy: backend.divideBy }, names, shapes, optimizer);
+    super(new Arena(backend.memory), { addInto: backend.addInto, divideBy: backend.divideBy }, paramNames ?? names, shapes, optimizer);
     this.name = backend.kernel;
     const [H, W, C] = spec.inputShape;
     this.dims = [H, W, C, spec.filters, spec.classes, STRIDE];
@@ -149,12 +150,13 @@ export class FusedCnn extends FusedLoop {
 
   /**
    * A fused loop for this setting in the first allowed build that is available (native, then
-   * wasm), or undefined when it is not covered (or, in a page, not compiled yet).
+   * wasm), or undefined when it is not covered (or, in a page, not compiled yet). `paramNames`:
+   * the model's names for the kernel's parameters, in its order (default conv.ts's names).
    */
-  static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number, builds: CnnBuilds = { native: true, wasm: true }): FusedCnn | undefined {
+  static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number, builds: CnnBuilds = { native: true, wasm: true }, paramNames?: readonly string[]): FusedCnn | undefined {
     if (model.kind !== 'conv' || !fusedCnnSupports(model, loss, optimizer, targetSize)) return undefined;
     const backend = cnnBackend(builds);
-    return backend ? new FusedCnn(backend, model, loss!, optimizer) : undefined;
+    return backend ? new FusedCnn(backend, model, loss!, optimizer, paramNames) : undefined;
   }
 
   /**

@@ -57,19 +57,24 @@ export class FusedMlp extends FusedLoop {
     spec: Extract<ModelSpec, { kind: 'mlp' }>,
     private readonly loss: LossSpec,
     optimizer: FusedOptimizerConfig,
+    paramNames: readonly string[] | undefined,
   ) {
     const { names, shapes } = mlpParams(spec.sizes);
-    super(new Arena(wasmMemory(exports)), { addInto: (a, x, n) => exports.add_into(a, x, n), divideBy: (a, d, n) => exports.divide_by(a, d, n) }, names, shapes, optimizer);
+    super(new Arena(wasmMemory(exports)), { addInto: (a, x, n) => exports.add_into(a, x, n), divideBy: (a, d, n) => exports.divide_by(a, d, n) }, paramNames ?? names, shapes, optimizer);
     this.sizes = spec.sizes.slice();
     this.activation = spec.activation;
     this.io = { what: 'fused MLP', inputs: this.sizes[0], outputs: this.sizes[this.sizes.length - 1], classification: loss.name === 'cross-entropy' };
   }
 
-  /** A fused loop for this setting, or undefined when it is not covered (use the tfjs path). */
-  static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number): FusedMlp | undefined {
+  /**
+   * A fused loop for this setting, or undefined when it is not covered (use the tfjs path).
+   * `paramNames`: the model's names for the kernel's parameters, in its order (a converted
+   * tfjs-layers model's; default the library MLP's `dense<l>/kernel`, `dense<l>/bias`).
+   */
+  static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number, paramNames?: readonly string[]): FusedMlp | undefined {
     if (model.kind !== 'mlp' || !fusedMlpSupports(model, loss, optimizer, targetSize)) return undefined;
     const exports = fusedInstance();
-    return exports ? new FusedMlp(exports, model, loss!, optimizer) : undefined;
+    return exports ? new FusedMlp(exports, model, loss!, optimizer, paramNames) : undefined;
   }
 
   protected allocWork(batch: number): number {

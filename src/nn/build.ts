@@ -1,10 +1,11 @@
 /** Builds a model from its JSON description (as stored with exported weights and in config.json). */
-import type { Model, ModelSpec } from './model.js';
+import type { ModelSpec, ModelWithSpec } from './model.js';
 import { mlp } from './mlp.js';
 import { conv } from './conv.js';
 import { embeddingBag } from './embedding-bag.js';
+import { modelFromLayersSpec } from './from-layers-model.js';
 
-export function buildModel(spec: ModelSpec): Model {
+export function buildModel(spec: ModelSpec): ModelWithSpec {
   switch (spec.kind) {
     case 'mlp':
       return mlp(spec.sizes, { activation: spec.activation, init: spec.init });
@@ -12,5 +13,7 @@ export function buildModel(spec: ModelSpec): Model {
       return conv(spec);
     case 'embedding-bag':
       return embeddingBag(spec);
+    case 'layers':
+      return modelFromLayersSpec(spec);
   }
 }

@@ -26,7 +26,7 @@ import '../kernels/index.js';
 import type { ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import { initBias, initKernel, type InitScheme } from './init.js';
-import type { ConvSpec, Model } from './model.js';
+import type { ConvSpec, Model, ModelWithSpec } from './model.js';
 
 export type ConvVariant = ConvSpec['variant'];
 
@@ -80,14 +80,15 @@ export function convFeatureShape(spec: ConvSpec): [number, number, number] {
 /**
  * Batch normalisation with the batch's own statistics over every axis but the last, written as
  * x * scale + shift with per-channel scale = gamma / sqrt(var + eps) and shift = beta - mean * scale
- * (two full-size ops instead of four; the same function).
+ * (two full-size ops instead of four; the same function). Any rank (converted tfjs-layers models
+ * also normalise dense features); gamma and beta may be the constants 1 and 0.
  */
-export function batchNormBatchStats(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, epsilon = BATCH_NORM_EPSILON): tf.Tensor4D {
+export function batchNormBatchStats<T extends tf.Tensor>(x: T, gamma: tf.Tensor | number, beta: tf.Tensor | number, epsilon = BATCH_NORM_EPSILON): T {
   return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    const { mean, variance } = tf.moments(x, [...Array(x.rank - 1).keys()]);
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, epsilon)));
     const shift = tf.sub(beta, tf.mul(mean, scale));
-    return tf.add(tf.mul(x, scale), shift) as tf.Tensor4D;
+    return tf.add(tf.mul(x, scale), shift) as T;
   });
 }
 
@@ -100,14 +101,14 @@ export function isLibraryConv(model: Model): boolean {
 }
 
 /** A CNN from a full spec (as `buildModel` passes) or from options with defaults. */
-export function conv(options: ConvOptions | ConvSpec): Model {
+export function conv(options: ConvOptions | ConvSpec): ModelWithSpec<ConvSpec> {
   const spec = convSpec(options);
   const [height, width, channels] = spec.inputShape;
   const features = convFeatureShape(spec).reduce((a, b) => a * b, 1);
   const stride = spec.variant === 'omniglot' ? 2 : 1;
   const pool = spec.variant === 'miniimagenet';
 
-  const model: Model = {
+  const model: ModelWithSpec<ConvSpec> = {
     spec,
     inputShape: [...spec.inputShape],
     outputSize: spec.classes,
@@ -153,11 +154,11 @@ export function conv(options: ConvOptions | ConvSpec): Model {
   return model;
 }
 
-export function omniglotConv(classes: number, options: Omit<ConvOptions, 'variant' | 'classes'> = {}): Model {
+export function omniglotConv(classes: number, options: Omit<ConvOptions, 'variant' | 'classes'> = {}): ModelWithSpec<ConvSpec> {
   return conv({ ...options, variant: 'omniglot', classes });
 }
 
-export function miniImageNetConv(classes: number, options: Omit<ConvOptions, 'variant' | 'classes'> = {}): Model {
+export function miniImageNetConv(classes: number, options: Omit<ConvOptions, 'variant' | 'classes'> = {}): ModelWithSpec<ConvSpec> {
   return conv({ ...options, variant: 'miniimagenet', classes });
 }
 
@@ -197,17 +198,25 @@ export function convLayersModel(spec: ConvSpec, params: ParamSet): tf.Sequential
   }
   seq.add(tf.layers.flatten({ name: 'flatten' }));
   seq.add(tf.layers.dense({ name: 'dense', units: full.classes }));
+  setExportWeights(seq, params, 'convLayersModel');
+  return seq;
+}
+
+/**
+ * Sets a LayersModel's weights from parameters named like them; batch norm's moving statistics
+ * (which functional models do not keep) become mean 0 and variance 1.
+ */
+export function setExportWeights(layersModel: tf.LayersModel, params: ParamSet, what: string): void {
   const values = tf.tidy(() =>
-    seq.weights.map((w) => {
+    layersModel.weights.map((w) => {
       const name = w.originalName;
       if (name.endsWith('/moving_mean')) return tf.zeros(w.shape as number[]);
       if (name.endsWith('/moving_variance')) return tf.ones(w.shape as number[]);
       const p = params[name];
-      if (!p) throw new Error(`convLayersModel: no parameter '${name}'`);
+      if (!p) throw new Error(`${what}: no parameter '${name}'`);
       return p.clone();
     }),
   );
-  seq.setWeights(values);
+  layersModel.setWeights(values);
   tf.dispose(values);
-  return seq;
 }

@@ -28,7 +28,7 @@ import type { Rng } from '../core/rng.js';
 import { validateTokenizer, type TokenizerSpec } from '../text/tokenizer.js';
 import type { InitScheme } from './init.js';
 import { mlp } from './mlp.js';
-import type { Model } from './model.js';
+import type { Model, ModelWithSpec } from './model.js';
 
 export interface EmbeddingBagSpec {
   kind: 'embedding-bag';
@@ -54,7 +54,7 @@ function weightedMean(bag: tf.Tensor2D, table: tf.Tensor2D, importance: tf.Tenso
   });
 }
 
-export function embeddingBag(spec: EmbeddingBagSpec): Model {
+export function embeddingBag(spec: EmbeddingBagSpec): ModelWithSpec<EmbeddingBagSpec> {
   validateTokenizer(spec.tokenizer);
   for (const [what, n] of [['dim', spec.dim], ['classes', spec.classes], ...spec.hidden.map((h) => ['hidden', h] as const)] as const) {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`embedding-bag ${what} must be a positive integer, got ${n}`);

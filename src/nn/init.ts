@@ -13,7 +13,8 @@ import type { Rng } from '../core/rng.js';
 export const INIT_SCHEMES = ['tensorflow', 'pytorch'] as const;
 export type InitScheme = (typeof INIT_SCHEMES)[number];
 
-function uniformArray(rng: Rng, size: number, bound: number): Float32Array {
+/** `size` values drawn uniformly from [-bound, bound). */
+export function uniformArray(rng: Rng, size: number, bound: number): Float32Array {
   const out = new Float32Array(size);
   for (let i = 0; i < size; i++) out[i] = rng.uniform(-bound, bound);
   return out;

@@ -9,7 +9,7 @@ import type { ParamSet } from '../core/params.js';
 import type { Rng } from '../core/rng.js';
 import { initBias, initKernel, type InitScheme } from './init.js';
 import { tanh } from './ops.js';
-import type { MlpSpec, Model } from './model.js';
+import type { MlpSpec, Model, ModelWithSpec } from './model.js';
 
 export interface MlpOptions {
   activation?: 'relu' | 'tanh';
@@ -24,7 +24,7 @@ export function isLibraryMlp(model: Model): boolean {
   return madeHere.has(model);
 }
 
-export function mlp(sizes: readonly number[], options: MlpOptions = {}): Model {
+export function mlp(sizes: readonly number[], options: MlpOptions = {}): ModelWithSpec<MlpSpec> {
   if (sizes.length < 2 || sizes.some((s) => !Number.isInteger(s) || s < 1)) {
     throw new RangeError(`mlp sizes must be at least two positive integers, got [${sizes.join(', ')}]`);
   }
@@ -33,7 +33,7 @@ export function mlp(sizes: readonly number[], options: MlpOptions = {}): Model {
   // ops.tanh, not tf.tanh: second-order methods differentiate through it (see ops.ts).
   const activate = spec.activation === 'tanh' ? tanh : tf.relu;
 
-  const model: Model = {
+  const model: ModelWithSpec<MlpSpec> = {
     spec,
     inputShape: [sizes[0]],
     outputSize: sizes[layers],

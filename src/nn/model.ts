@@ -38,10 +38,35 @@ export interface ConvSpec {
   init: InitScheme;
 }
 
-export type ModelSpec = MlpSpec | ConvSpec | EmbeddingBagSpec;
+/**
+ * A user's tfjs-layers model converted by `fromLayersModel` (nn/from-layers-model.ts): the
+ * architecture as tfjs-layers describes it (`LayersModel.getConfig()`, plain JSON), from which
+ * `buildModel` deserialises the same layers synchronously (`fromConfig`) and converts them again.
+ * Weights are not part of a spec: a model rebuilt from one draws its parameters from `init`'s rng.
+ */
+export interface LayersSpec {
+  kind: 'layers';
+  /** 'Sequential' or 'Model' (a functional model), the class whose `fromConfig` reads `config`. */
+  className: 'Sequential' | 'Model';
+  config: unknown;
+}
+
+export type ModelSpec = MlpSpec | ConvSpec | EmbeddingBagSpec | LayersSpec;
+
+/** A model that has a spec (the library's own models, and converted tfjs-layers models). */
+export type ModelWithSpec<S extends ModelSpec = ModelSpec> = Model & { readonly spec: S };
 
 export interface Model {
-  readonly spec: ModelSpec;
+  /**
+   * How to rebuild the model (in a worker thread, or from model.json). Optional: a hand-written
+   * functional model trains and evaluates without one, but cannot be exported or run on threads.
+   */
+  readonly spec?: ModelSpec;
+  /**
+   * Set when tfjs would compute this model's second derivatives wrongly (or not at all): why, and
+   * which layer. Second-order MAML refuses such a model rather than return a wrong meta-gradient.
+   */
+  readonly secondOrderUnsupported?: string;
   /** Shape of one example, without the batch dimension. */
   readonly inputShape: number[];
   readonly outputSize: number;

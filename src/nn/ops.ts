@@ -59,3 +59,12 @@ export function logSumExp(x: tf.Tensor): tf.Tensor {
 export function logSoftmax(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.sub(x, logSumExp(x)));
 }
+
+/** sigmoid(x), differentiable at every order (tfjs's gradient reuses the saved output, as tanh's). */
+export const sigmoid: UnaryOp = withGradFromInput(
+  (x) => tf.sigmoid(x),
+  (dy, x) => {
+    const s = sigmoid(x);
+    return tf.mul(dy, tf.mul(s, tf.sub(1, s)));
+  },
+);

@@ -23,10 +23,23 @@
  * in dy: its transpose takes, for each window, the upstream value at the routed position. Here,
  * for non-overlapping windows (filter size = stride, as the paper's 2x2/2 pooling), that is
  * sum over the window of G * M, with M = MaxPoolGrad(ones) the routing mask.
+ *
+ * AvgPool (converted tfjs-layers models): its gradient AvgPoolGrad(dy, x) spreads each window's
+ * dy evenly over the window; it is the transpose A^T of the linear map A = AvgPool and does not
+ * depend on x's values. Its own gradient, which tfjs lacks, is therefore A itself: AvgPool of the
+ * upstream gradient, for any window, stride and padding.
+ *
+ * Comparisons (Greater, LessEqual, LogicalAnd, ...): the gradients of Minimum, Maximum and
+ * ClipByValue (the converted models' ELU and ReLU6) build a mask from x with them, and tfjs
+ * registers no gradient for them, so differentiating such a gradient again threw. A comparison is
+ * piecewise constant: its derivative is zero (wherever it is defined), exactly.
  */
 import { tf } from '../core/tf.js';
 
 let registered = false;
+
+/** Binary comparison and logic kernels (inputs a and b), whose derivative is zero. */
+const COMPARISONS = ['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'LogicalAnd', 'LogicalOr'];
 
 /** Registers the missing gradients (once; later calls do nothing). */
 export function registerSecondOrderGradients(): void {
@@ -63,6 +76,25 @@ export function registerSecondOrderGradients(): void {
         },
         input: () => tf.zerosLike(input),
         output: () => tf.zerosLike(output),
+      };
+    },
+  });
+  for (const kernelName of COMPARISONS) {
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ['a', 'b'],
+      gradFunc: (_dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => Object.fromEntries(['a', 'b'].map((name, i) => [name, () => tf.zerosLike(saved[i])])),
+    });
+  }
+  tf.registerGradient({
+    kernelName: 'AvgPoolGrad',
+    inputsToSave: ['input'],
+    gradFunc: (upstream: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const [input] = saved;
+      const { filterSize, strides, pad } = attrs as unknown as { filterSize: [number, number]; strides: [number, number]; pad: 'same' | 'valid' };
+      return {
+        dy: () => tf.avgPool(upstream as tf.Tensor4D, filterSize, strides, pad),
+        input: () => tf.zerosLike(input),
       };
     },
   });

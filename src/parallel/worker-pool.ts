@@ -239,6 +239,7 @@ export async function innerLoopOnThreads(
   if (workers < 2 || !local.threadsHelp) return { loop: local, threads: 1, close: async () => {} };
   const loss = lossSpec(setup.loss);
   if (!loss) throw new Error(`--workers ${workers}: the loss cannot be rebuilt in a worker thread; use --workers 0`);
+  if (!setup.model.spec) throw new Error(`--workers ${workers}: the threads rebuild the model from its spec, and this model has none (a hand-written functional model); use --workers 0 or 1`);
   const pool = await AdaptPool.start(workers, { backend, model: setup.model.spec, loss, optimizer: { name: optimizer.name, config: optimizer.config }, layout: setup.layout, kernels, ...(throwForTest ? { throwForTest } : {}) });
   return { loop: pool, threads: pool.size, close: () => pool.close() };
 }

@@ -5,9 +5,10 @@ import { UsageError } from '../errors.js';
 import type { BenchmarkSetup } from '../benchmark.js';
 import type { TrainConfig } from '../config.js';
 import { fewShotImageBenchmark } from './few-shot-images.js';
+import type { UserModel } from '../model-file.js';
 import { dataError, datasetCacheDir } from './omniglot.js';
 
-export async function imagesBenchmark(config: TrainConfig, log: (line: string) => void): Promise<BenchmarkSetup> {
+export async function imagesBenchmark(config: TrainConfig, log: (line: string) => void, user?: UserModel): Promise<BenchmarkSetup> {
   let data;
   try {
     data = await loadImageFolder(config.data!, { size: config.imageSize, channels: config.channels, cacheDir: datasetCacheDir() });
@@ -24,5 +25,5 @@ export async function imagesBenchmark(config: TrainConfig, log: (line: string) =
     train: imageFolderClassSet(data, 'train'),
     test: imageFolderClassSet(data, 'test'),
     ...(validation ? { validation: imageFolderClassSet(data, validation) } : {}),
-  });
+  }, user);
 }

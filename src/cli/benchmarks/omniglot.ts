@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import type { BenchmarkSetup } from '../benchmark.js';
 import type { TrainConfig } from '../config.js';
 import { fewShotImageBenchmark } from './few-shot-images.js';
+import type { UserModel } from '../model-file.js';
 
 /** The dataset cache: the user's cache directory, never the data directory (it may be shared or read-only). */
 export function datasetCacheDir(): string {
@@ -37,11 +38,11 @@ export async function loadOmniglotSplits(config: TrainConfig, log: (line: string
   }
 }
 
-export async function omniglotBenchmark(config: TrainConfig, log: (line: string) => void): Promise<BenchmarkSetup> {
+export async function omniglotBenchmark(config: TrainConfig, log: (line: string) => void, user?: UserModel): Promise<BenchmarkSetup> {
   const splits = await loadOmniglotSplits(config, log);
   return fewShotImageBenchmark(config, 'omniglot', {
     train: splits.train,
     test: splits.test,
     ...(splits.validation && splits.validation.classes.length > 0 ? { validation: splits.validation } : {}),
-  });
+  }, user);
 }

@@ -13,12 +13,14 @@ import { runStreams } from '../streams.js';
 import { writeChart } from '../charts.js';
 import type { BenchmarkSetup } from '../benchmark.js';
 import type { TrainConfig } from '../config.js';
+import { fitUserModel, type UserModel } from '../model-file.js';
 
 const fmt = (x: number) => x.toFixed(3);
 
-export function sineBenchmark(config: TrainConfig): BenchmarkSetup {
+/** `user`: the network of --model-file, instead of --hidden's MLP. */
+export function sineBenchmark(config: TrainConfig, user?: UserModel): BenchmarkSetup {
   const tasks = new SineDistribution({ trainPoints: config.trainShots, shots: config.shots });
-  const model = mlp([1, ...config.hidden, 1], { activation: config.activation, init: config.init });
+  const model = user ? fitUserModel(user, 'sine', [1], 1) : mlp([1, ...config.hidden, 1], { activation: config.activation, init: config.init });
   const loss = meanSquaredError();
   const streams = runStreams(config.seed);
   const trainTasks = config.trainTasks ? new TaskPool(tasks, config.trainTasks, streams.pool) : tasks;

@@ -15,13 +15,15 @@ import type { BenchmarkSetup } from '../benchmark.js';
 import type { TrainConfig } from '../config.js';
 import { fewShotBenchmark } from './few-shot.js';
 import { dataError } from './omniglot.js';
+import { fitUserModel, type UserModel } from '../model-file.js';
 
 export function tokenizerSpec(config: TrainConfig): TokenizerSpec {
   return { kind: 'hashed-ngrams', hash: 'fnv1a32', buckets: config.buckets!, maxTokens: config.maxTokens!, wordNgrams: config.wordNgrams!, charNgrams: config.charNgrams! };
 }
 
-/** The network `config.model` names for N-way text tasks. */
-export function textModel(config: TrainConfig): Model {
+/** The network `config.model` names (or `user`'s, of --model-file, on the hashed n-gram bags) for N-way text tasks. */
+export function textModel(config: TrainConfig, user?: UserModel): Model {
+  if (user) return fitUserModel(user, `${config.benchmark} ${config.classes}-way`, [config.buckets!], config.classes!);
   if (config.model !== 'embedding-bag' && config.model !== 'weighted-embedding-bag') throw new UsageError(`--model ${config.model} does not apply to text: allowed: embedding-bag, weighted-embedding-bag`);
   const weighting = config.model === 'weighted-embedding-bag' ? { weighting: 'learned' as const } : {};
   try {
@@ -39,8 +41,8 @@ async function loadText(config: TrainConfig): Promise<{ data: TextDataset; domai
   }
 }
 
-export async function textBenchmark(config: TrainConfig): Promise<BenchmarkSetup> {
-  const model = textModel(config);
+export async function textBenchmark(config: TrainConfig, user?: UserModel): Promise<BenchmarkSetup> {
+  const model = textModel(config, user);
   const { data, domains } = await loadText(config);
   const scheme = config.textSplit!;
   if (scheme === 'domains' && !domains) throw new UsageError(`--text-split domains needs CLINC150's domains.json beside data_full.json in --data ${config.data}; allowed for ${config.benchmark}: intents`);

@@ -116,13 +116,19 @@ test('reptile train omniglot (tiny MLP run) writes config.json, summary.json, me
   for (const group of modelJson.weightsManifest) for (const path of group.paths) assert.ok(existsSync(join(run(), 'model', path)), `model/${path}`);
 });
 
-test('reptile eval RUN reproduces the final evaluation, and in another setting writes eval-5w2s.json', { skip, timeout: 120_000 }, async () => {
+test('reptile eval RUN reproduces the final evaluation (also with --workers 2), and in another setting writes eval-5w2s.json', { skip, timeout: 120_000 }, async () => {
   assert.ok(existsSync(join(run(), 'config.json')), 'the training run of the previous test');
   // Same settings, same seed: the same tasks and the same meta-parameters (from model/) as the run's final evaluation.
   const same = join(root, 'same.json');
   await runOk(['eval', run(), '--json', same]);
   const summary = await readJson(join(run(), 'summary.json'));
   assert.deepEqual((await readJson(same)).eval, summary.eval, 'reptile eval with the run\'s settings reproduces summary.json\'s evaluation');
+  // On 2 threads (the worker pool adapts and scores part of the tasks): the same numbers, bitwise.
+  const threaded = join(root, 'threaded.json');
+  const t = await runOk(['eval', run(), '--workers', '2', '--json', threaded]);
+  assert.match(t.stdout, /evaluating tasks in 2 threads/);
+  assert.equal((await readJson(threaded)).threads, 2);
+  assert.deepEqual((await readJson(threaded)).eval, summary.eval, 'reptile eval --workers 2 reproduces summary.json\'s evaluation');
 
   const r = await runOk(['eval', run(), '--eval-samples', '3', '--shots', '2']);
   const m = /5-way 2-shot accuracy on 3 test tasks (\d+\.\d+)%/.exec(r.stdout);
@@ -145,6 +151,22 @@ test('reptile eval RUN reproduces the final evaluation, and in another setting w
   assert.equal(m[1], (100 * e.accuracy).toFixed(2), 'the printed accuracy is the one written');
   // The run's own files are untouched by an evaluation.
   assert.deepEqual(await readJson(join(run(), 'summary.json')), summary);
+});
+
+test('reptile train --workers 2 runs its periodic and final evaluations on 2 threads, with the numbers of one thread', { skip, timeout: 300_000 }, async () => {
+  assert.ok(existsSync(join(run(), 'summary.json')), 'the training run of the first test');
+  // The first run's settings with --workers given (its meta-batch of 5 adapts on the default
+  // threads either way) and periodic evaluations, so that both kinds go through the pool.
+  const [serial, threaded] = [join(root, 'periodic-serial'), join(root, 'periodic-threads')];
+  const flags = ['train', 'omniglot', ...TINY_MLP, '--eval-interval', '1', '--data', DATA];
+  const [s, r] = await Promise.all([runOk([...flags, '--out', serial]), runOk([...flags, '--workers', '2', '--out', threaded])]);
+  assert.doesNotMatch(s.stdout, /evaluating tasks in/, 'without --workers the evaluations stay in this thread');
+  assert.match(r.stdout, /evaluating tasks in 2 threads/);
+  assert.deepEqual((await readJson(join(threaded, 'summary.json'))).eval, (await readJson(join(serial, 'summary.json'))).eval);
+  const accuracies = async (dir: string) => (await readFile(join(dir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => { const m = JSON.parse(l); return [m.trainAccuracy, m.testAccuracy]; });
+  const periodic = await accuracies(serial);
+  assert.equal(periodic.length, 3);
+  assert.deepEqual(await accuracies(threaded), periodic);
 });
 
 test('reptile eval RUN --classes 7 (the model has 5 outputs): exit 2, one line, nothing written', { skip, timeout: 120_000 }, async () => {

@@ -5,6 +5,7 @@ import type { LossFn } from '../nn/losses.js';
 import type { TaskDistribution } from '../tasks/task.js';
 import type { MetaLearner } from '../algorithms/meta-learner.js';
 import type { RunDir } from '../io/run-dir.js';
+import type { TaskScorer } from '../eval/classification.js';
 import type { LayersModelFiles } from '../io/layers-model-files.js';
 
 export interface BenchmarkSetup {
@@ -17,10 +18,13 @@ export interface BenchmarkSetup {
   readonly recorded?: Record<string, unknown>;
   /** --model-file's files, copied into the new run directory (RUN_FILES.sourceModel) for --resume and `reptile eval`. */
   readonly sourceModel?: LayersModelFiles;
-  /** Periodic evaluation: the metrics of one metrics.jsonl line (besides iteration, time, algorithm). */
-  evaluatePeriodic(params: ParamSet): Promise<Record<string, number>>;
+  /**
+   * Periodic evaluation: the metrics of one metrics.jsonl line (besides iteration, time,
+   * algorithm). `scorer`: the threads that adapt and score classification tasks (default: this thread).
+   */
+  evaluatePeriodic(params: ParamSet, scorer?: TaskScorer): Promise<Record<string, number>>;
   /** The final evaluation: summary.json's `eval`. */
-  evaluateFinal(params: ParamSet): Promise<Record<string, unknown>>;
+  evaluateFinal(params: ParamSet, scorer?: TaskScorer): Promise<Record<string, unknown>>;
   /** A few words for the progress line from a periodic evaluation. */
   describePeriodic(metrics: Record<string, number>): string;
   /** One line for the terminal from a final evaluation. */

@@ -20,6 +20,7 @@ import { CHECKPOINT_FILE } from './train-job.js';
 import type { TrainConfig } from './config.js';
 import { BACKENDS } from '../core/backend.js';
 import { crossDatasetConfig, textEvalOptions } from './text-eval.js';
+import { startEvaluationThreads, type EvaluationThreads } from './evaluation-pool.js';
 
 export interface EvalCommandDeps {
   readRunConfig(dir: string): Promise<TrainConfig>;
@@ -61,6 +62,7 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
     .addOption(new Option('--checkpoint', 'evaluate the last checkpoint instead of model/'))
     .addOption(new Option('--init-from <file>', "evaluate these parameters (a safetensors state_dict with PyTorch names) with the run's settings").conflicts('checkpoint'))
     .addOption(new Option('--backend <name>', "TensorFlow.js backend (default: the run's)").choices(BACKENDS))
+    .addOption(new Option('--workers <n>', 'threads adapting and scoring tasks (default 1: this thread; the numbers do not depend on n)').argParser(integer(1, 256)))
     .addOption(new Option('--json <file>', 'where to write the result (default: RUN_DIR/eval-<N>w<K>s[-transductive].json)'))
     .showSuggestionAfterError(false)
     .exitOverride();
@@ -73,8 +75,9 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
       if (flags.backend) config.backend = flags.backend as TrainConfig['backend'];
       Object.assign(config, crossDatasetConfig(recorded, flags));
       if (config.benchmark === 'sine' && (flags.classes !== undefined || flags.transductive !== undefined)) throw new UsageError('--classes and --transductive do not apply to sine');
+      let backendUsed: string;
       try {
-        await useBackend(config.backend);
+        backendUsed = await useBackend(config.backend);
       } catch (error) {
         throw new UsageError(`--backend ${config.backend}: ${(error as Error).message}`);
       }
@@ -122,9 +125,11 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
           throw new UsageError(`--classes ${config.classes}: the model in ${dir} has ${loaded.model.outputSize} outputs; evaluate with --classes ${loaded.model.outputSize}`);
         }
       }
+      let threads: EvaluationThreads | undefined;
       try {
         const started = performance.now();
-        const evaluation = await setup.evaluateFinal(params);
+        threads = await startEvaluationThreads(config, setup, backendUsed, (flags.workers as number | undefined) ?? 1, (line) => console.log(line));
+        const evaluation = await setup.evaluateFinal(params, threads.scorer);
         console.log(setup.describeFinal(initFrom !== undefined ? basename(initFrom) : algorithm, evaluation));
         const other = config.benchmark !== recorded.benchmark ? `${config.benchmark}-` : '';
         // The parameters of another file are named after it, so the run's own result is not overwritten.
@@ -138,11 +143,13 @@ export function registerEvalCommand(program: Command, deps: EvalCommandDeps): vo
           algorithm,
           settings: Object.fromEntries([...OVERRIDES, 'data', 'queryShots', 'textSplit', 'split', 'splitSeed'].map((k) => [k, (config as unknown as Record<string, unknown>)[k]])),
           wallSeconds: (performance.now() - started) / 1000,
+          threads: threads.threads,
           eval: evaluation,
         });
         console.log(`Written to ${out}`);
       } finally {
         disposeParams(params);
+        await threads?.close();
       }
     });
 }

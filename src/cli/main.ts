@@ -115,7 +115,7 @@ function program(): Command {
       const hooks = trainHooks(hookSpec, { ...config, phases: phasesOf(config) }, (line) => console.log(line));
       const { benchmarkSetup } = await import('./benchmarks/index.js');
       const setup = await benchmarkSetup(config, (line) => console.log(line));
-      const summary = await withDashboard(flags, config.out, () => runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line), hooks, broker }));
+      const summary = await withDashboard(flags, config.out, () => runTrainJob(config, setup, { resume: Boolean(resume), log: (line) => console.log(line), hooks, broker, evaluationWorkers: flags.workers === undefined ? 1 : config.workers }));
       const ratio = setup.compare?.(summary);
       if (ratio) console.log(ratio);
       console.log(`${summary.metaItersPerSecond.toFixed(1)} meta-iterations/s on the ${summary.backend} backend. Files: ${summary.runDir}/ (summary.json, metrics.jsonl, model/, charts/)`);

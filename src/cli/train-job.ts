@@ -22,6 +22,7 @@ import { innerLoopOnThreads, type ThreadedInnerLoop } from '../parallel/worker-p
 import { selectInnerLoop } from '../algorithms/select-inner-loop.js';
 import type { InnerLoop } from '../core/inner-loop.js';
 import { runStreams } from './streams.js';
+import { startEvaluationThreads, type EvaluationThreads } from './evaluation-pool.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
 import { nativeCpuLevelUsed } from './cpu-level.js';
@@ -129,6 +130,8 @@ export interface TrainJobOptions {
   hooks?: TrainHooks;
   /** --broker and its flags: Reptile's meta-batches are adapted by `reptile worker` processes. */
   broker?: CoordinatorFlags;
+  /** Threads that run the evaluations (--workers given: n >= 2 starts a pool; default 1: this thread). */
+  evaluationWorkers?: number;
 }
 
 /** Where a run continues: a new run directory, or an existing one and what its checkpoint holds. */
@@ -261,26 +264,30 @@ async function readInitFrom(config: TrainConfig, benchmark: BenchmarkSetup, resu
   return init;
 }
 
-export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup, { resume = false, log, hooks, broker: brokerFlags }: TrainJobOptions): Promise<TrainSummary> {
+export async function runTrainJob(config: TrainConfig, setup: BenchmarkSetup, { resume = false, log, hooks, broker: brokerFlags, evaluationWorkers = 1 }: TrainJobOptions): Promise<TrainSummary> {
   const sessionStart = performance.now();
   const backend = await selectBackend(config);
   // Before anything is written or read: a scale naming no parameter is a usage error, and so
   // is a broker that cannot be used.
-  checkLayerwiseScales(config, benchmark.model);
-  checkSecondOrder(config, benchmark.model);
-  const init = await readInitFrom(config, benchmark, resume);
+  checkLayerwiseScales(config, setup.model);
+  checkSecondOrder(config, setup.model);
+  const init = await readInitFrom(config, setup, resume);
   const broker = brokerFlags ? await (await import('./train-broker.js')).openBroker(config, brokerFlags, phasesOf(config), log) : undefined;
   let run: RunStart;
   try {
-    run = resume ? await resumeRun(config) : await createRun(config, benchmark, backend, init);
+    run = resume ? await resumeRun(config) : await createRun(config, setup, backend, init);
   } catch (error) {
     if (init) disposeParams(init.params);
     throw error;
   }
-  const theta0 = init?.params ?? benchmark.model.init(runStreams(config.seed).init);
+  const theta0 = init?.params ?? setup.model.init(runStreams(config.seed).init);
   const learners: MetaLearner[] = [];
   let threaded: ThreadedInnerLoop | undefined;
+  let evaluating: EvaluationThreads | undefined;
   try {
+    evaluating = await startEvaluationThreads(config, setup, backend, evaluationWorkers, log);
+    const { scorer } = evaluating;
+    const benchmark: BenchmarkSetup = { ...setup, evaluatePeriodic: (p) => setup.evaluatePeriodic(p, scorer), evaluateFinal: (p) => setup.evaluateFinal(p, scorer) };
     threaded = phasesOf(config).includes('reptile') ? await startInnerLoop(config, benchmark, backend, log, hooks, broker) : undefined;
     await runPhases(config, benchmark, run, theta0, threaded?.loop, log, learners, hooks);
     return await writeResults(config, benchmark, run, learners, backend, sessionStart);
@@ -288,6 +295,7 @@ export async function runTrainJob(config: TrainConfig, benchmark: BenchmarkSetup
     learners.forEach((l) => l.dispose());
     disposeParams(theta0);
     await threaded?.close();
+    await evaluating?.close();
   }
 }
 

@@ -39,6 +39,11 @@ export function adaptationLoop(model: Model, loss: LossFn, layout: ExampleLayout
   return selectInnerLoop({ model, loss, layout }, options.optimizer, { kernels: options.kernels });
 }
 
+/** The adaptation's minibatches of a support set (the random draws adaptToSupport makes). */
+export function adaptationBatches(support: Examples, options: Pick<AdaptationOptions, 'evalBatch' | 'evalIters'>, rng: Rng): number[][] {
+  return minibatchIndices(support.count, adaptationBatchSize(options.evalBatch, support.count), options.evalIters, rng);
+}
+
 /**
  * Returns the adapted parameters in a store the caller disposes (with evalIters 0, a view of
  * `metaParams` whose disposal leaves them alone). `onStep(step, params)` sees the parameters
@@ -56,19 +61,38 @@ export async function adaptToSupport(
   onStep?: (step: number, params: ParamSet) => void,
   observe?: readonly number[],
 ): Promise<ParamStore> {
-  const batches = minibatchIndices(support.count, adaptationBatchSize(options.evalBatch, support.count), options.evalIters, rng);
+  const batches = adaptationBatches(support, options, rng);
+  const theta = ParamStore.view(metaParams);
+  const loop = options.evalIters === 0 ? undefined : adaptationLoop(model, loss, layout, options);
+  const adapted = await adaptOnBatches(loop, theta, support, batches, onStep, observe);
+  if (adapted !== theta) theta.dispose();
+  return adapted;
+}
+
+/**
+ * adaptToSupport's steps on minibatches drawn already, from `theta` (left to the caller: the
+ * result is `theta` itself when there are no steps, else a new store). `loop` may be undefined
+ * only when there are no steps.
+ */
+export async function adaptOnBatches(
+  loop: InnerLoop | undefined,
+  theta: ParamStore,
+  support: Examples,
+  batches: readonly (readonly number[])[],
+  onStep?: (step: number, params: ParamSet) => void,
+  observe?: readonly number[],
+): Promise<ParamStore> {
   const watched = (step: number) => onStep !== undefined && (!observe || observe.includes(step));
-  if (watched(0)) onStep!(0, metaParams);
-  let params = ParamStore.view(metaParams);
-  if (options.evalIters === 0) return params;
-  const loop = adaptationLoop(model, loss, layout, options);
+  if (watched(0)) onStep!(0, theta.device);
+  let params = theta;
+  if (batches.length === 0) return params;
   let state: StateStore | undefined;
   let done = 0;
   for (let step = 1; step <= batches.length; step++) {
     if (step < batches.length && !watched(step)) continue;
     // 'chain' from no state: a fresh optimizer, then on from where the last stretch ended.
-    const r = await loop.adaptTasks(params, state, [{ ...support, batches: batches.slice(done, step) }], { mode: 'chain' });
-    params.dispose();
+    const r = await loop!.adaptTasks(params, state, [{ ...support, batches: batches.slice(done, step) }], { mode: 'chain' });
+    if (params !== theta) params.dispose();
     state?.dispose();
     [params, state, done] = [r.mean!, r.state, step];
     if (watched(step)) onStep!(step, params.device);

@@ -8,12 +8,13 @@
 import { tf } from '../core/tf.js';
 import type { HostParams, ParamSet } from '../core/params.js';
 import type { InnerLoop } from '../core/inner-loop.js';
+import { ParamStore } from '../core/param-store.js';
 import type { Rng } from '../core/rng.js';
 import type { Model } from '../nn/model.js';
 import type { LossFn } from '../nn/losses.js';
 import { disposeBatch, toBatch } from '../algorithms/inner-loop.js';
 import type { EvalTask, ExampleLayoutSource, Examples } from '../tasks/task.js';
-import { adaptationLoop, adaptToSupport, type AdaptationOptions } from './adapt.js';
+import { adaptationBatches, adaptationLoop, adaptOnBatches, type AdaptationOptions } from './adapt.js';
 import { ci95, mean } from './stats.js';
 
 export interface ClassificationEval {
@@ -78,6 +79,65 @@ function hostPredictions(predict: NonNullable<InnerLoop['predict']>, params: Hos
   return out;
 }
 
+/** One evaluation task with its adaptation minibatches drawn: what a TaskScorer adapts to and scores. */
+export interface ScoreJob extends EvalTask {
+  batches: readonly (readonly number[])[];
+}
+
+/**
+ * Adapts the meta-parameters to each task (a fresh optimizer each) and counts the queries it
+ * then predicts right, in task order: this thread (localScorer) or a pool of threads
+ * (src/parallel/worker-pool.ts), with the same numbers bitwise.
+ */
+export interface TaskScorer {
+  scoreTasks(theta: ParamStore, jobs: readonly ScoreJob[], transductive: boolean): Promise<number[]>;
+}
+
+/** What adapting and scoring needs: the inner loop, the model whose forward pass predicts, the example layout. */
+export interface ScoringSetup {
+  loop: InnerLoop;
+  model: Model;
+  layout: ExampleLayoutSource;
+}
+
+/** The queries of one task predicted right after adaptation on its minibatches (one host read per task). */
+export async function correctCount(setup: ScoringSetup, theta: ParamStore, job: ScoreJob, transductive: boolean): Promise<number> {
+  const { loop, model, layout } = setup;
+  const adapted = await adaptOnBatches(loop, theta, job.support, job.batches);
+  const release = () => adapted !== theta && adapted.dispose();
+  if (loop.predict) {
+    // Predictions in the kernel too (the CNN's): each query batch is a forward pass of the whole
+    // support set, several times the adaptation's cost through tfjs.
+    const predicted = hostPredictions(loop.predict.bind(loop), adapted.host, job.support, job.query, transductive, model.outputSize);
+    release();
+    let correct = 0;
+    predicted.forEach((c, q) => (correct += c === job.query.y[q] ? 1 : 0));
+    return correct;
+  }
+  const support = toBatch(layout, job.support);
+  const query = toBatch(layout, job.query);
+  const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictQueries(model, adapted.device, support.x, query.x, transductive), tf.cast(query.y, 'int32')), 'float32')));
+  release();
+  disposeBatch(support);
+  disposeBatch(query);
+  const value = (await correct.data())[0];
+  correct.dispose();
+  return value;
+}
+
+/** Each task's correct count, one task after another in this thread (what every thread of a pool runs). */
+export async function scoreInOrder(setup: ScoringSetup, theta: ParamStore, jobs: readonly ScoreJob[], transductive: boolean): Promise<number[]> {
+  const counts: number[] = [];
+  for (const job of jobs) counts.push(await correctCount(setup, theta, job, transductive));
+  return counts;
+}
+
+/** The scorer that adapts and predicts in this thread, with the inner loop the factory chooses. */
+export function localScorer(model: Model, loss: LossFn, layout: ExampleLayoutSource, options: AdaptationOptions): TaskScorer {
+  const setup = { loop: adaptationLoop(model, loss, layout, options), model, layout };
+  return { scoreTasks: (theta, jobs, transductive) => scoreInOrder(setup, theta, jobs, transductive) };
+}
+
 /** Accuracy on one task after adaptation (one host read per task). */
 export async function taskAccuracy(
   model: Model,
@@ -88,27 +148,19 @@ export async function taskAccuracy(
   options: AdaptationOptions & { transductive: boolean },
   rng: Rng,
 ): Promise<number> {
-  const adapted = await adaptToSupport(model, loss, layout, metaParams, task.support, options, rng);
-  const loop = adaptationLoop(model, loss, layout, options);
-  if (loop.predict) {
-    // Predictions in the kernel too (the CNN's): each query batch is a forward pass of the whole
-    // support set, several times the adaptation's cost through tfjs.
-    const predicted = hostPredictions(loop.predict.bind(loop), adapted.host, task.support, task.query, options.transductive, model.outputSize);
-    adapted.dispose();
-    let correct = 0;
-    predicted.forEach((c, q) => (correct += c === task.query.y[q] ? 1 : 0));
-    return correct / task.query.count;
-  }
-  const support = toBatch(layout, task.support);
-  const query = toBatch(layout, task.query);
-  const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictQueries(model, adapted.device, support.x, query.x, options.transductive), tf.cast(query.y, 'int32')), 'float32')));
-  adapted.dispose();
-  disposeBatch(support);
-  disposeBatch(query);
-  const value = (await correct.data())[0];
-  correct.dispose();
-  return value / task.query.count;
+  const job = { ...task, batches: adaptationBatches(task.support, options, rng) };
+  const theta = ParamStore.view(metaParams);
+  const [correct] = await localScorer(model, loss, layout, options).scoreTasks(theta, [job], options.transductive);
+  theta.dispose();
+  return correct / task.query.count;
 }
+
+/**
+ * Tasks drawn before they are scored: enough for every thread of a pool to have a share, few
+ * enough that their examples stay small (each task is drawn, then its minibatches, in the order
+ * of one task after another, so the random stream does not depend on this).
+ */
+const TASKS_PER_DRAW = 64;
 
 export async function evaluateClassification(
   model: Model,
@@ -116,12 +168,24 @@ export async function evaluateClassification(
   layout: ExampleLayoutSource & { ways: number; shots: number },
   metaParams: ParamSet,
   sampleTask: (rng: Rng) => EvalTask,
-  options: AdaptationOptions & { tasks: number; transductive: boolean },
+  options: AdaptationOptions & { tasks: number; transductive: boolean; scorer?: TaskScorer },
   rng: Rng,
 ): Promise<ClassificationEval> {
+  const scorer = options.scorer ?? localScorer(model, loss, layout, options);
+  const theta = ParamStore.view(metaParams);
   const accuracies: number[] = [];
-  for (let i = 0; i < options.tasks; i++) {
-    accuracies.push(await taskAccuracy(model, loss, layout, metaParams, sampleTask(rng), options, rng));
+  try {
+    for (let first = 0; first < options.tasks; first += TASKS_PER_DRAW) {
+      const jobs: ScoreJob[] = [];
+      for (let i = first; i < Math.min(options.tasks, first + TASKS_PER_DRAW); i++) {
+        const task = sampleTask(rng);
+        jobs.push({ ...task, batches: adaptationBatches(task.support, options, rng) });
+      }
+      const counts = await scorer.scoreTasks(theta, jobs, options.transductive);
+      counts.forEach((correct, i) => accuracies.push(correct / jobs[i].query.count));
+    }
+  } finally {
+    theta.dispose();
   }
   return { ways: layout.ways, shots: layout.shots, tasks: options.tasks, accuracy: mean(accuracies), ci95: ci95(accuracies), transductive: options.transductive, taskAccuracies: accuracies };
 }

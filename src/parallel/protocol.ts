@@ -9,6 +9,7 @@ import type { ModelSpec } from '../nn/model.js';
 import type { LossSpec } from '../nn/losses.js';
 import type { ExampleLayoutSource } from '../tasks/task.js';
 import type { KernelChoice } from '../algorithms/select-inner-loop.js';
+import type { ScoreJob } from '../eval/classification.js';
 
 /** What a thread needs to choose and run the inner loop the way the main thread would. */
 export interface AdaptRecipe {
@@ -39,9 +40,12 @@ export interface ChunkResult {
 
 export type ToWorker =
   | { type: 'init'; recipe: AdaptRecipe; index: number }
-  | { type: 'adapt'; id: number; theta: HostParams; state?: HostOptimizerState; jobs: AdaptJob[]; mode: SplittableMode };
+  | { type: 'adapt'; id: number; theta: HostParams; state?: HostOptimizerState; jobs: AdaptJob[]; mode: SplittableMode }
+  /** Evaluation: adapt to each task (a fresh state each), then count its queries predicted right. */
+  | { type: 'score'; id: number; theta: HostParams; jobs: ScoreJob[]; transductive: boolean };
 
 export type FromWorker =
   | { type: 'ready'; backend: string }
   | { type: 'adapted'; id: number; result: ChunkResult }
+  | { type: 'scored'; id: number; correct: number[] }
   | { type: 'failed'; id?: number; message: string };

@@ -12,6 +12,10 @@
  * worker, not copied; the data set itself never leaves the main thread (only the examples of the
  * sampled tasks do). A worker that fails or exits rejects the pending request with an error
  * naming it, and the pool refuses further work (no hang).
+ *
+ * At evaluation the same pool is a TaskScorer (eval/classification.ts): each thread adapts its
+ * chunk of evaluation tasks and predicts their queries, and only the correct counts come back
+ * (an adapted CNN is ~450 KB; its counts are a few numbers).
  */
 import { fastHostMean } from '../kernels/host-arithmetic.js';
 import { Worker } from 'node:worker_threads';
@@ -24,7 +28,8 @@ import { hostTasksResult, type AdaptJob, type AdaptTasksOptions, type AdaptTasks
 import { selectInnerLoop, type InnerLoopSetup, type KernelChoice } from '../algorithms/select-inner-loop.js';
 import { lossSpec } from '../nn/losses.js';
 import type { Optimizer } from '../nn/optimizers.js';
-import { recipeInnerLoop, runChunk } from './task-runner.js';
+import { scoreInOrder, type ScoreJob, type ScoringSetup, type TaskScorer } from '../eval/classification.js';
+import { recipeSetup, runChunk } from './task-runner.js';
 import type { AdaptRecipe, ChunkResult, FromWorker, SplittableMode, ToWorker } from './protocol.js';
 
 const WORKER_URL = new URL('./adapt-worker.js', import.meta.url);
@@ -34,8 +39,11 @@ export function defaultWorkerCount(): number {
   return availableParallelism();
 }
 
+/** A request's answer: a meta-batch chunk's adapted parameters, or an evaluation chunk's correct counts. */
+type Answer = ChunkResult | number[];
+
 interface Pending {
-  resolve(result: ChunkResult): void;
+  resolve(answer: Answer): void;
   reject(error: Error): void;
 }
 
@@ -91,17 +99,28 @@ export class PoolWorker {
     if (!p) return;
     this.pending.delete(message.id);
     if (message.type === 'adapted') p.resolve(message.result);
+    else if (message.type === 'scored') p.resolve(message.correct);
     else p.reject(new Error(`adaptation worker ${this.index} failed: ${message.message}`));
   }
 
-  /** Posts at once (messages are handled in order, so after init); settles when the worker answers. */
   adapt(theta: HostParams, state: HostOptimizerState | undefined, jobs: AdaptJob[], mode: SplittableMode): Promise<ChunkResult> {
+    const transfer = jobs.flatMap((j) => [j.x, j.y]);
+    return this.request((id) => ({ type: 'adapt', id, theta, state, jobs, mode }), transfer) as Promise<ChunkResult>;
+  }
+
+  score(theta: HostParams, jobs: ScoreJob[], transductive: boolean): Promise<number[]> {
+    const transfer = jobs.flatMap((j) => [j.support.x, j.support.y, j.query.x, j.query.y]);
+    return this.request((id) => ({ type: 'score', id, theta, jobs, transductive }), transfer) as Promise<number[]>;
+  }
+
+  /** Posts at once (messages are handled in order, so after init); settles when the worker answers. */
+  private request(message: (id: number) => ToWorker, arrays: (Float32Array | Int32Array)[]): Promise<Answer> {
     if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
-    const transfer = jobs.flatMap((j) => [j.x, j.y].filter(ownsWholeBuffer).map((a) => a.buffer as ArrayBuffer));
+    const transfer = arrays.filter(ownsWholeBuffer).map((a) => a.buffer as ArrayBuffer);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post({ type: 'adapt', id, theta, state, jobs, mode }, transfer);
+      this.post(message(id), transfer);
     });
   }
 
@@ -117,14 +136,14 @@ function ownsWholeBuffer(a: Float32Array | Int32Array): boolean {
   return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer);
 }
 
-export class AdaptPool implements InnerLoop {
+export class AdaptPool implements InnerLoop, TaskScorer {
   readonly threadsHelp = true;
 
-  private constructor(private readonly local: InnerLoop, private readonly workers: PoolWorker[], readonly backend: string) {}
+  private constructor(private readonly local: ScoringSetup, private readonly workers: PoolWorker[], readonly backend: string) {}
 
   /** The inner loop each thread runs (config.json's innerLoopUsed). */
   get name(): InnerLoop['name'] {
-    return this.local.name;
+    return this.local.loop.name;
   }
 
   /**
@@ -137,7 +156,7 @@ export class AdaptPool implements InnerLoop {
     // Only the plain data of the recipe crosses (the layout may be a whole task distribution).
     const { inputShape, targetShape, kind } = recipe.layout;
     const plain: AdaptRecipe = { ...recipe, layout: { inputShape: [...inputShape], targetShape: [...targetShape], kind } };
-    const local = recipeInnerLoop(plain);
+    const local = recipeSetup(plain);
     const workers = Array.from({ length: size - 1 }, (_, i) => new PoolWorker(i + 1, plain));
     try {
       await Promise.all(workers.map((w) => w.started()));
@@ -159,20 +178,35 @@ export class AdaptPool implements InnerLoop {
    */
   async adaptTasks(theta: ParamStore, state: StateStore | undefined, jobs: readonly AdaptJob[], options: AdaptTasksOptions): Promise<AdaptTasksResult> {
     const { mode } = options;
-    if (mode === 'chain') return this.local.adaptTasks(theta, state, jobs, options);
-    const n = Math.min(this.size, jobs.length);
-    const chunks = Array.from({ length: n }, (_, w) => jobs.slice(Math.floor((w * jobs.length) / n), Math.floor(((w + 1) * jobs.length) / n)));
+    if (mode === 'chain') return this.local.loop.adaptTasks(theta, state, jobs, options);
     const start = mode === 'common' ? state?.host : undefined;
-    // The last chunk (never smaller than the others) is the main thread's: it pays no message
-    // passing, so it can take the extra task. It runs after the others are posted so that all run at once.
-    const remote = chunks.slice(0, n - 1).map((chunk, w) => this.workers[w].adapt(theta.host, start, chunk, mode));
-    const mine = runChunk(this.local, theta.host, start, chunks[n - 1], mode);
-    const settled = await Promise.allSettled([...remote, mine]);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    const parts = settled.map((r) => (r as PromiseFulfilledResult<ChunkResult>).value);
+    const parts = await this.split(jobs, (worker, chunk) => worker.adapt(theta.host, start, chunk, mode), (chunk) => runChunk(this.local.loop, theta.host, start, chunk, mode));
     const lossSum = parts.reduce((sum, p) => sum + p.lossSum, 0);
     return hostTasksResult(parts.flatMap((p) => p.phis), parts.flatMap((p) => p.states ?? []), options, lossSum, fastHostMean);
+  }
+
+  /**
+   * Evaluation (TaskScorer): each task adapted and its queries predicted in one of the threads,
+   * the correct counts in task order, bitwise those of this thread alone (localScorer).
+   */
+  async scoreTasks(theta: ParamStore, jobs: readonly ScoreJob[], transductive: boolean): Promise<number[]> {
+    const parts = await this.split(jobs, (worker, chunk) => worker.score(theta.host, chunk, transductive), (chunk) => scoreInOrder(this.local, theta, chunk, transductive));
+    return parts.flat();
+  }
+
+  /**
+   * Contiguous chunks of `jobs`, one per thread, each thread's answers in chunk order. The last
+   * chunk (never smaller than the others) is the main thread's: it pays no message passing, so
+   * it can take the extra task. It runs after the others are posted so that all run at once.
+   */
+  private async split<J, R>(jobs: readonly J[], remote: (worker: PoolWorker, chunk: J[]) => Promise<R>, local: (chunk: J[]) => Promise<R>): Promise<R[]> {
+    const n = Math.min(this.size, jobs.length);
+    const chunks = Array.from({ length: n }, (_, w) => jobs.slice(Math.floor((w * jobs.length) / n), Math.floor(((w + 1) * jobs.length) / n)));
+    const others = chunks.slice(0, n - 1).map((chunk, w) => remote(this.workers[w], chunk));
+    const settled = await Promise.allSettled([...others, local(chunks[n - 1])]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<R>).value);
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import { Rng } from '../../core/rng.js';
 import { crossEntropy } from '../../nn/losses.js';
 import type { Model } from '../../nn/model.js';
 import { FewShotClassification, type ExampleClass } from '../../tasks/few-shot.js';
-import { evaluateClassification, type ClassificationEval } from '../../eval/classification.js';
+import { evaluateClassification, type ClassificationEval, type TaskScorer } from '../../eval/classification.js';
 import type { ChartPanel } from '../../io/charts.js';
 import { evaluationOptions } from '../library-options.js';
 import { runStreams } from '../streams.js';
@@ -64,8 +64,8 @@ export function fewShotBenchmark(config: TrainConfig, name: string, model: Model
   const finalSplit = validating ? 'validation' : 'test';
   const streams = runStreams(config.seed);
   const adaptation = evaluationOptions(config);
-  const evaluate = (params: Parameters<typeof evaluateClassification>[3], tasks: FewShotClassification, state: number[], count: number) =>
-    evaluateClassification(model, loss, tasks, params, (rng) => tasks.sampleEvalTask(rng), { ...adaptation, tasks: count }, Rng.fromState(state));
+  const evaluate = (params: Parameters<typeof evaluateClassification>[3], tasks: FewShotClassification, state: number[], count: number, scorer: TaskScorer | undefined) =>
+    evaluateClassification(model, loss, tasks, params, (rng) => tasks.sampleEvalTask(rng), { ...adaptation, tasks: count, scorer }, Rng.fromState(state));
   const withQueries = (r: ClassificationEval) => (options.queryShots !== undefined ? { ...r, queryShots } : r);
 
   return {
@@ -74,19 +74,19 @@ export function fewShotBenchmark(config: TrainConfig, name: string, model: Model
     loss,
     trainTasks: train,
     ...(options.recorded ? { recorded: options.recorded } : {}),
-    async evaluatePeriodic(params) {
+    async evaluatePeriodic(params, scorer) {
       const metrics: Record<string, number> = {};
       for (const [name, tasks] of Object.entries(evalSets)) {
-        const r = await evaluate(params, tasks, streams.intervalEval, config.evalIntervalSamples);
+        const r = await evaluate(params, tasks, streams.intervalEval, config.evalIntervalSamples, scorer);
         metrics[`${name}Accuracy`] = r.accuracy;
         metrics[`${name}Ci95`] = r.ci95;
       }
       return metrics;
     },
-    async evaluateFinal(params) {
-      const main = await evaluate(params, evalSets[finalSplit], streams.finalEval, config.evalSamples);
+    async evaluateFinal(params, scorer) {
+      const main = await evaluate(params, evalSets[finalSplit], streams.finalEval, config.evalSamples, scorer);
       const result: Record<string, unknown> = { ...withQueries(main), split: finalSplit };
-      if (!validating && evalSets.validation && options.finalValidation !== false) result.validation = withQueries(await evaluate(params, evalSets.validation, streams.finalEval, config.evalSamples));
+      if (!validating && evalSets.validation && options.finalValidation !== false) result.validation = withQueries(await evaluate(params, evalSets.validation, streams.finalEval, config.evalSamples, scorer));
       return result;
     },
     describePeriodic: (m) => `train ${pct(m.trainAccuracy)} ${finalSplit} ${pct(m[`${finalSplit}Accuracy`])}`,

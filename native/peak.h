@@ -16,8 +16,8 @@ extern double peak_fma_avx512(long steps, float *sink);
 
 /*
  * GFLOP/s of `loop` on `threads` threads at once (1..PEAK_MAX_THREADS): rounds of a fixed number
- * of steps per thread, for about `seconds` in all; the best round's total FLOP over its wall time
- * (the least disturbed by other processes). Returns a negative number when a thread cannot start.
+ * of steps per thread, for about `seconds` in all; the best round's sum of the threads' rates, each
+ * timed by its own CPU time (peak.c). Returns a negative number when a thread cannot start.
  */
 #define PEAK_MAX_THREADS 256
 double peak_gflops_run(PeakLoop loop, int threads, double seconds);

@@ -10,7 +10,7 @@
   "targets": [
     {
       "target_name": "fused_native",
-      "sources": ["native/node-addon.c"],
+      "sources": ["native/node-addon.c", "native/peak.c"],
       "cflags_c": ["<@(kernel_cflags)"],
       "dependencies": ["cnn_baseline"],
       "conditions": [
@@ -20,7 +20,7 @@
     {
       "target_name": "cnn_baseline",
       "type": "static_library",
-      "sources": ["native/cnn-level.c"],
+      "sources": ["native/cnn-level.c", "native/peak-level.c"],
       "defines": ["CNN_LEVEL=baseline"],
       "cflags_c": ["<@(kernel_cflags)"],
       "xcode_settings": { "OTHER_CFLAGS": ["-fno-math-errno"] }
@@ -32,7 +32,7 @@
         {
           "target_name": "cnn_avx2",
           "type": "static_library",
-          "sources": ["native/cnn-level.c"],
+          "sources": ["native/cnn-level.c", "native/peak-level.c"],
           "defines": ["CNN_LEVEL=avx2"],
           "cflags_c": ["<@(kernel_cflags)", "-mavx2", "-mfma"],
           "xcode_settings": { "OTHER_CFLAGS": ["-fno-math-errno", "-mavx2", "-mfma"] }
@@ -40,7 +40,7 @@
         {
           "target_name": "cnn_avx512",
           "type": "static_library",
-          "sources": ["native/cnn-level.c"],
+          "sources": ["native/cnn-level.c", "native/peak-level.c"],
           "defines": ["CNN_LEVEL=avx512"],
           "cflags_c": ["<@(kernel_cflags)", "-mavx512f", "-mfma"],
           "xcode_settings": { "OTHER_CFLAGS": ["-fno-math-errno", "-mavx512f", "-mfma"] }

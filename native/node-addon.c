@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cnn-levels.h"
+#include "peak.h"
 
 /* The levels built, worst first. */
 static const CnnKernels *const LEVELS[] = {
@@ -238,6 +239,29 @@ static napi_value set_cpu_level(napi_env env, napi_callback_info info) {
   return fail(&c, "fused CNN: this CPU or build has no such level (cpu_levels() lists those it has)"), NULL;
 }
 
+/* The multiply-add loop built at the same level as a kernel table (peak-level.c). */
+static PeakLoop peak_loop(const CnnKernels *k) {
+#ifdef CNN_X86_LEVELS
+  if (k == &cnn_kernels_avx2) return peak_fma_avx2;
+  if (k == &cnn_kernels_avx512) return peak_fma_avx512;
+#endif
+  (void)k;
+  return peak_fma_baseline;
+}
+
+/* peak_gflops(seconds, threads): the attainable GFLOP/s at the level that runs, on that many threads at once (peak.c). */
+static napi_value peak_gflops(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!begin(env, info, &c, 2, 0)) return NULL;
+  double seconds = float_arg(&c, 0);
+  int threads = int_arg(&c, 1);
+  if (c.failed) return NULL;
+  if (!(seconds > 0 && seconds <= 600) || threads < 1 || threads > PEAK_MAX_THREADS) return fail(&c, "peak_gflops: seconds must be in (0, 600] and threads in 1..256"), NULL;
+  double g = peak_gflops_run(peak_loop(active), threads, seconds);
+  if (g < 0) return fail(&c, "peak_gflops: cannot start the threads"), NULL;
+  return number(env, g);
+}
+
 NAPI_MODULE_INIT() {
   if (!active) active = best_level();
   napi_property_descriptor props[] = {
@@ -250,6 +274,7 @@ NAPI_MODULE_INIT() {
     {"cpu_levels", NULL, cpu_levels, NULL, NULL, NULL, napi_enumerable, NULL},
     {"cpu_level", NULL, cpu_level, NULL, NULL, NULL, napi_enumerable, NULL},
     {"set_cpu_level", NULL, set_cpu_level, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"peak_gflops", NULL, peak_gflops, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

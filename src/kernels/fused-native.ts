@@ -18,6 +18,8 @@ export interface NativeExports {
   cpu_levels(): CpuLevel[];
   cpu_level(): CpuLevel;
   set_cpu_level(level: CpuLevel): void;
+  /** The attainable GFLOP/s of a multiply-add loop at the level that runs, on `threads` threads at once (native/peak.c; `npm run bench`). */
+  peak_gflops(seconds: number, threads: number): number;
 }
 
 /**

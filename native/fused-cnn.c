@@ -194,104 +194,148 @@ int cnn_work_floats(int H, int W, int C, int F, int classes, int blocks, int str
 /* ---- the three convolution passes ---- */
 
 /*
+ * Each pass is a product blocked in registers: RB rows (pixels or channels) x NVB vectors of
+ * columns (filters or channels), RB * NVB accumulators. Whole blocks have NVB = NV and RB = R;
+ * narrower column blocks (32 filters at AVX-512's 16 floats, the columns left of a multiple of
+ * CB) take more rows, ROWS(NVB), so that they still keep about R * NV accumulators busy. The block
+ * functions are inlined with RB and NVB constants, so their loops unroll into registers.
+ */
+#define ROWS(nvb) ((R * NV) / (nvb))
+#define MAX_ROWS (R * NV)
+
+/* Calls BLOCK(nvb) with nvb the compile-time constant equal to `nv` (1 .. NV). */
+#define WITH_NV(nv, BLOCK) \
+  do { \
+    switch (nv) { \
+      case 1: BLOCK(1); break; \
+      case 2: BLOCK(2); break; \
+      case 3: BLOCK(3); break; \
+      default: BLOCK(NV); break; \
+    } \
+  } while (0)
+
+/* The number of vectors in the column block from f0 of n columns: NV, or what is left. */
+static int block_vectors(int f0, int n) {
+  int nv = (n - f0) / VW;
+  return nv > NV ? NV : nv;
+}
+
+/* z[p .. p + RB) over filters f0 .. f0 + NVB VW: bias + sum over taps and channels of pin * W. */
+__attribute__((always_inline)) static inline void forward_block(int RB, int NVB, int p, int f0, int C, int F, const int *base, const int *toff, const float *pin, const float *Wt, const float *bias, float *z) {
+  vf acc[MAX_ROWS][NV];
+  for (int v = 0; v < NVB; v++) {
+    vf bv = VLOAD(bias + f0 + v * VW);
+    for (int r = 0; r < RB; r++) acc[r][v] = bv;
+  }
+  for (int t = 0; t < TAPS; t++) {
+    const float *a[MAX_ROWS];
+    for (int r = 0; r < RB; r++) a[r] = pin + base[p + r] + toff[t];
+    const float *w = Wt + (long)t * C * F + f0;
+    for (int c = 0; c < C; c++, w += F) {
+      vf wv[NV];
+      for (int v = 0; v < NVB; v++) wv[v] = VLOAD(w + v * VW);
+      for (int r = 0; r < RB; r++) {
+        vf s = VSPLAT(a[r][c]);
+        for (int v = 0; v < NVB; v++) acc[r][v] += s * wv[v];
+      }
+    }
+  }
+  for (int r = 0; r < RB; r++)
+    for (int v = 0; v < NVB; v++) VSTORE(z + (long)(p + r) * F + f0 + v * VW, acc[r][v]);
+}
+
+/*
  * z[p, :] = bias + sum over taps t and channels c of pin[base[p] + toff(t) + c] * W[t, c, :], for
- * the M output pixels. Blocks of R pixels x CB filters keep R * NV accumulators in registers.
+ * the M output pixels.
  */
 static void conv_forward(const Block *k, int M, const int *base, const float *pin, const float *Wt, const float *bias, float *z) {
   const int C = k->C, F = k->F, PW = k->PW;
   int toff[TAPS];
   for (int t = 0; t < TAPS; t++) toff[t] = ((t / 3) * PW + (t % 3)) * C;
-  for (int f0 = 0; f0 < F; f0 += CB) {
-    int p = 0;
-    if (f0 + CB <= F) {
-      for (; p + R <= M; p += R) {
-        vf acc[R][NV];
-        for (int v = 0; v < NV; v++) {
-          vf bv = VLOAD(bias + f0 + v * VW);
-          for (int r = 0; r < R; r++) acc[r][v] = bv;
-        }
-        for (int t = 0; t < TAPS; t++) {
-          const float *a[R];
-          for (int r = 0; r < R; r++) a[r] = pin + base[p + r] + toff[t];
-          const float *w = Wt + (long)t * C * F + f0;
-          for (int c = 0; c < C; c++, w += F) {
-            vf wv[NV];
-            for (int v = 0; v < NV; v++) wv[v] = VLOAD(w + v * VW);
-            for (int r = 0; r < R; r++) {
-              vf s = VSPLAT(a[r][c]);
-              for (int v = 0; v < NV; v++) acc[r][v] += s * wv[v];
-            }
-          }
-        }
-        for (int r = 0; r < R; r++)
-          for (int v = 0; v < NV; v++) VSTORE(z + (long)(p + r) * F + f0 + v * VW, acc[r][v]);
-      }
+  for (int f0 = 0; f0 < F;) {
+    const int nv = block_vectors(f0, F);
+#define FORWARD_COLUMNS(nvb) \
+    { \
+      int p = 0; \
+      for (; p + ROWS(nvb) <= M; p += ROWS(nvb)) forward_block(ROWS(nvb), nvb, p, f0, C, F, base, toff, pin, Wt, bias, z); \
+      for (; p < M; p++) forward_block(1, nvb, p, f0, C, F, base, toff, pin, Wt, bias, z); \
     }
-    /* Pixels left over, and filter columns short of a whole block: one vector at a time. */
-    for (int q = (f0 + CB <= F) ? p : 0; q < M; q++) {
-      int fe = f0 + CB <= F ? f0 + CB : F;
-      for (int f = f0; f < fe; f += VW) {
-        vf acc = VLOAD(bias + f);
-        for (int t = 0; t < TAPS; t++) {
-          const float *a = pin + base[q] + toff[t];
-          const float *w = Wt + (long)t * C * F + f;
-          for (int c = 0; c < C; c++, w += F) acc += VSPLAT(a[c]) * VLOAD(w);
-        }
-        VSTORE(z + (long)q * F + f, acc);
-      }
-    }
+    WITH_NV(nv, FORWARD_COLUMNS);
+#undef FORWARD_COLUMNS
+    f0 += nv * VW;
   }
 }
 
 /*
  * One block of the filter gradient: rows c .. c + RB - 1 of g[t] over filter columns f0 ..
- * f0 + NV * VW - 1, summing over every pixel. Inlined with RB a constant, so the RB x NV
- * accumulators stay in registers.
+ * f0 + NVB * VW - 1, summing over every pixel.
  */
-__attribute__((always_inline)) static inline void filter_gradient_block(int RB, int M, int F, const int *base, const float *pin_t, const float *dz, int c, int f0, float *gt) {
-  vf acc[8][NV];
+__attribute__((always_inline)) static inline void filter_gradient_block(int RB, int NVB, int M, int F, const int *base, const float *pin_t, const float *dz, int c, int f0, float *gt) {
+  vf acc[MAX_ROWS][NV];
   for (int r = 0; r < RB; r++)
-    for (int v = 0; v < NV; v++) acc[r][v] = VZERO;
+    for (int v = 0; v < NVB; v++) acc[r][v] = VZERO;
   for (int p = 0; p < M; p++) {
     const float *a = pin_t + base[p] + c;
     const float *d = dz + (long)p * F + f0;
     vf dv[NV];
-    for (int v = 0; v < NV; v++) dv[v] = VLOAD(d + v * VW);
+    for (int v = 0; v < NVB; v++) dv[v] = VLOAD(d + v * VW);
     for (int r = 0; r < RB; r++) {
       vf s = VSPLAT(a[r]);
-      for (int v = 0; v < NV; v++) acc[r][v] += s * dv[v];
+      for (int v = 0; v < NVB; v++) acc[r][v] += s * dv[v];
     }
   }
   for (int r = 0; r < RB; r++)
-    for (int v = 0; v < NV; v++) VSTORE(gt + (long)(c + r) * F + f0 + v * VW, acc[r][v]);
+    for (int v = 0; v < NVB; v++) VSTORE(gt + (long)(c + r) * F + f0 + v * VW, acc[r][v]);
 }
 
 /*
  * The filter gradient: g[t, c, :] = sum over pixels p of pin[base[p] + toff(t) + c] * dz[p, :].
- * Blocks of R channels x CB filters (then 4, then 1 for the channels left), the pixels in the
- * inner loop.
+ * Blocks of ROWS channels (then R, then 4, then the 1 to 3 left in one block: an RGB input's 3)
+ * x a column block, the pixels in the inner loop.
  */
 static void conv_filter_gradient(const Block *k, int M, const int *base, const float *pin, const float *dz, float *g) {
   const int C = k->C, F = k->F, PW = k->PW;
   for (int t = 0; t < TAPS; t++) {
     const float *pin_t = pin + ((t / 3) * PW + (t % 3)) * C;
     float *gt = g + (long)t * C * F;
-    for (int f0 = 0; f0 < F; f0 += CB) {
-      int c = 0;
-      if (f0 + CB <= F) {
-        for (; c + R <= C; c += R) filter_gradient_block(R, M, F, base, pin_t, dz, c, f0, gt);
-        for (; c + 4 <= C; c += 4) filter_gradient_block(4, M, F, base, pin_t, dz, c, f0, gt);
-        for (; c < C; c++) filter_gradient_block(1, M, F, base, pin_t, dz, c, f0, gt);
-        continue;
+    for (int f0 = 0; f0 < F;) {
+      const int nv = block_vectors(f0, F);
+#define FILTER_COLUMNS(nvb) \
+      { \
+        int c = 0; \
+        if (ROWS(nvb) != R) \
+          for (; c + ROWS(nvb) <= C; c += ROWS(nvb)) filter_gradient_block(ROWS(nvb), nvb, M, F, base, pin_t, dz, c, f0, gt); \
+        for (; c + R <= C; c += R) filter_gradient_block(R, nvb, M, F, base, pin_t, dz, c, f0, gt); \
+        for (; c + 4 <= C; c += 4) filter_gradient_block(4, nvb, M, F, base, pin_t, dz, c, f0, gt); \
+        if (c + 3 == C) filter_gradient_block(3, nvb, M, F, base, pin_t, dz, c, f0, gt), c += 3; \
+        if (c + 2 == C) filter_gradient_block(2, nvb, M, F, base, pin_t, dz, c, f0, gt), c += 2; \
+        for (; c < C; c++) filter_gradient_block(1, nvb, M, F, base, pin_t, dz, c, f0, gt); \
       }
-      /* Filter columns short of a whole block: one vector at a time. */
-      for (int cc = 0; cc < C; cc++) {
-        for (int f = f0; f < F; f += VW) {
-          vf acc = VZERO;
-          for (int p = 0; p < M; p++) acc += VSPLAT(pin_t[base[p] + cc]) * VLOAD(dz + (long)p * F + f);
-          VSTORE(gt + (long)cc * F + f, acc);
-        }
+      WITH_NV(nv, FILTER_COLUMNS);
+#undef FILTER_COLUMNS
+      f0 += nv * VW;
+    }
+  }
+}
+
+/* dpin at rows p .. p + RB - 1 (scattered by tap) += dz[p, :] wt[t, :, c0 .. c0 + NVB VW). */
+__attribute__((always_inline)) static inline void input_gradient_block(int RB, int NVB, int p, int c0, int C, int F, const int *base, const int *toff, const float *dz, const float *wt, float *dpin) {
+  for (int t = 0; t < TAPS; t++) {
+    vf acc[MAX_ROWS][NV];
+    for (int r = 0; r < RB; r++)
+      for (int v = 0; v < NVB; v++) acc[r][v] = VZERO;
+    const float *w = wt + (long)t * F * C + c0;
+    for (int f = 0; f < F; f++, w += C) {
+      vf wv[NV];
+      for (int v = 0; v < NVB; v++) wv[v] = VLOAD(w + v * VW);
+      for (int r = 0; r < RB; r++) {
+        vf s = VSPLAT(dz[(long)(p + r) * F + f]);
+        for (int v = 0; v < NVB; v++) acc[r][v] += s * wv[v];
       }
+    }
+    for (int r = 0; r < RB; r++) {
+      float *out = dpin + base[p + r] + toff[t] + c0;
+      for (int v = 0; v < NVB; v++) VSTORE(out + v * VW, VLOAD(out + v * VW) + acc[r][v]);
     }
   }
 }
@@ -300,7 +344,7 @@ static void conv_filter_gradient(const Block *k, int M, const int *base, const f
  * The input gradient, scattered into the padded layout: dpin[base[p] + toff(t) + :] +=
  * sum_f dz[p, f] * W[t, :, f], with W transposed to wt [t][F][C] so that the inner loop is a
  * product like the forward pass. For one tap, different pixels write different rows, so a block's
- * rows never overlap.
+ * rows never overlap. Only blocks after the first take it, so C (the filters before) is whole vectors.
  */
 static void conv_input_gradient(const Block *k, int M, const int *base, const float *dz, const float *Wt, float *wt, float *dpin) {
   const int C = k->C, F = k->F, PW = k->PW;
@@ -309,42 +353,17 @@ static void conv_input_gradient(const Block *k, int M, const int *base, const fl
       for (int f = 0; f < F; f++) wt[((long)t * F + f) * C + c] = Wt[((long)t * C + c) * F + f];
   int toff[TAPS];
   for (int t = 0; t < TAPS; t++) toff[t] = ((t / 3) * PW + (t % 3)) * C;
-  for (int c0 = 0; c0 < C; c0 += CB) {
-    int p = 0;
-    if (c0 + CB <= C) {
-      for (; p + R <= M; p += R) {
-        for (int t = 0; t < TAPS; t++) {
-          vf acc[R][NV];
-          for (int r = 0; r < R; r++)
-            for (int v = 0; v < NV; v++) acc[r][v] = VZERO;
-          const float *w = wt + (long)t * F * C + c0;
-          for (int f = 0; f < F; f++, w += C) {
-            vf wv[NV];
-            for (int v = 0; v < NV; v++) wv[v] = VLOAD(w + v * VW);
-            for (int r = 0; r < R; r++) {
-              vf s = VSPLAT(dz[(long)(p + r) * F + f]);
-              for (int v = 0; v < NV; v++) acc[r][v] += s * wv[v];
-            }
-          }
-          for (int r = 0; r < R; r++) {
-            float *out = dpin + base[p + r] + toff[t] + c0;
-            for (int v = 0; v < NV; v++) VSTORE(out + v * VW, VLOAD(out + v * VW) + acc[r][v]);
-          }
-        }
-      }
+  for (int c0 = 0; c0 < C;) {
+    const int nv = block_vectors(c0, C);
+#define INPUT_COLUMNS(nvb) \
+    { \
+      int p = 0; \
+      for (; p + ROWS(nvb) <= M; p += ROWS(nvb)) input_gradient_block(ROWS(nvb), nvb, p, c0, C, F, base, toff, dz, wt, dpin); \
+      for (; p < M; p++) input_gradient_block(1, nvb, p, c0, C, F, base, toff, dz, wt, dpin); \
     }
-    int ce = c0 + CB <= C ? c0 + CB : C;
-    for (int q = (c0 + CB <= C) ? p : 0; q < M; q++) {
-      for (int t = 0; t < TAPS; t++) {
-        for (int c = c0; c < ce; c += VW) {
-          vf acc = VZERO;
-          const float *w = wt + (long)t * F * C + c;
-          for (int f = 0; f < F; f++, w += C) acc += VSPLAT(dz[(long)q * F + f]) * VLOAD(w);
-          float *out = dpin + base[q] + toff[t] + c;
-          VSTORE(out, VLOAD(out) + acc);
-        }
-      }
-    }
+    WITH_NV(nv, INPUT_COLUMNS);
+#undef INPUT_COLUMNS
+    c0 += nv * VW;
   }
 }
 

@@ -15,7 +15,7 @@
  *       inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0
  * conv: the paper's Omniglot CNN, same settings
  * miniimagenet: the paper's Mini-ImageNet CNN (84x84x3, 32 filters, max-pool), 5-way, train-shots 15,
- *       inner-batch 10, inner-iters 8, meta-batch 5, Adam lr 0.001 beta1 0 (ours only: no PyTorch row yet)
+ *       inner-batch 10, inner-iters 8, meta-batch 5, Adam lr 0.001 beta1 0
  * sine: 1-64-64-1 tanh, the paper's sine settings (meta-batch 1: workers do not apply)
  * PyTorch comes from Debian (apt-get install -y python3-torch libopenblas0-pthread); without it
  * the table has our rows only and says how to install it.
@@ -47,8 +47,6 @@ const { values } = parseArgs({
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
 const ITERS: Record<string, number> = { mlp: 500, conv: 50, miniimagenet: 5, sine: 3000 };
-/** The configurations bench/speed_reference.py runs in PyTorch. */
-const PYTORCH_CONFIGS = ['mlp', 'conv', 'sine'];
 const KERNEL_LABELS: Record<string, string> = {
   'fused-mlp': 'fused MLP kernel (wasm SIMD)',
   'fused-cnn-native': 'fused CNN kernel (native)',
@@ -113,8 +111,7 @@ for (const config of values.configs!.split(',')) {
     if (values['wasm-cnn'] && (config === 'conv' || config === 'miniimagenet')) for (const workers of workerCounts) rows.push(ours(config, backend, workers, 'wasm'));
     for (const workers of workerCounts) rows.push(ours(config, backend, workers));
   }
-  if (torch && PYTORCH_CONFIGS.includes(config)) for (const threads of [1, 2]) rows.push(pytorch(config, threads));
-  else if (torch) notes.push(`${config}: no PyTorch reference yet (bench/speed_reference.py runs ${PYTORCH_CONFIGS.join(', ')})`);
+  if (torch) for (const threads of [1, 2]) rows.push(pytorch(config, threads));
 }
 
 if (values.json) {

@@ -316,6 +316,13 @@ def _glorot(shape, fan_in, fan_out):
 
 
 def init_params(model, num_classes):
+    if model == "miniimagenet":
+        # The paper's Mini-ImageNet CNN (84x84x3, 4 x conv 32 + max-pool: 84->42->21->11->6), for bench/speed_reference.py.
+        params, cin = [], 3
+        for _ in range(4):
+            params += [_glorot((32, cin, 3, 3), 9 * cin, 9 * 32), torch.zeros(32), torch.ones(32), torch.zeros(32)]
+            cin = 32
+        return params + [_glorot((num_classes, 6 * 6 * 32), 6 * 6 * 32, num_classes), torch.zeros(num_classes)]
     if model == "mlp":
         sizes = [IMAGE_SIZE * IMAGE_SIZE, 64, 64, num_classes]
         params = []
@@ -349,6 +356,16 @@ def forward(model, params, x):
         h = F.relu(F.linear(h, params[0], params[1]))
         h = F.relu(F.linear(h, params[2], params[3]))
         return F.linear(h, params[4], params[5])
+    if model == "miniimagenet":
+        # x: [B, 84, 84, 3]. Stride-1 'same' for 3x3 is a symmetric pad of 1; TF's 'same' 2x2 pool
+        # pads odd sizes at the end, which ceil_mode does.
+        h = x.permute(0, 3, 1, 2)
+        for layer in range(4):
+            w, b, g, beta = params[4 * layer:4 * layer + 4]
+            h = F.conv2d(h, w, b, padding=1)
+            h = F.batch_norm(h, None, None, g, beta, training=True, eps=1e-3)
+            h = F.relu(F.max_pool2d(h, 2, 2, ceil_mode=True))
+        return F.linear(h.permute(0, 2, 3, 1).reshape(h.shape[0], -1), params[16], params[17])
     h = x.unsqueeze(1)
     for layer in range(4):
         w, b, g, beta = params[4 * layer:4 * layer + 4]

@@ -4,7 +4,7 @@
  * shapes, optimizers and the original's Reptile loop) with 1 and 2 threads, in one invocation.
  * Each row runs in a process of its own (bench/speed-case.ts) so its peak RSS is its own.
  *
- *   npm run bench [-- --configs mlp,conv,sine --workers 0,2 --backends wasm --scale 1 --tfjs --wasm-cnn --before --json]
+ *   npm run bench [-- --configs mlp,conv,miniimagenet,sine --workers 0,2 --backends wasm --scale 1 --tfjs --wasm-cnn --before --json]
  *
  * Our rows use the default code path (the fused kernels: the MLP's in wasm SIMD, the CNN's in the
  * native addon); --tfjs adds rows with the TensorFlow.js inner loop (--inner-loop tfjs),
@@ -14,6 +14,8 @@
  * mlp:  the article's 784-64-64-5 MLP, Omniglot 5-way, train-shots 10, inner-batch 10,
  *       inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0
  * conv: the paper's Omniglot CNN, same settings
+ * miniimagenet: the paper's Mini-ImageNet CNN (84x84x3, 32 filters, max-pool), 5-way, train-shots 15,
+ *       inner-batch 10, inner-iters 8, meta-batch 5, Adam lr 0.001 beta1 0
  * sine: 1-64-64-1 tanh, the paper's sine settings (meta-batch 1: workers do not apply)
  * PyTorch comes from Debian (apt-get install -y python3-torch libopenblas0-pthread); without it
  * the table has our rows only and says how to install it.
@@ -36,7 +38,7 @@ import { measurePeak, timeCnnKernel, type Peak } from './native-speed.js';
 
 const { values } = parseArgs({
   options: {
-    configs: { type: 'string', default: 'mlp,conv,sine' },
+    configs: { type: 'string', default: 'mlp,conv,miniimagenet,sine' },
     workers: { type: 'string', default: `0,1,${availableParallelism()}` },
     backends: { type: 'string', default: 'wasm' },
     scale: { type: 'string', default: '1' },
@@ -55,13 +57,13 @@ const { values } = parseArgs({
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
-const ITERS: Record<string, number> = { mlp: 500, conv: 50, sine: 3000 };
+const ITERS: Record<string, number> = { mlp: 500, conv: 50, miniimagenet: 5, sine: 3000 };
 const KERNEL_LABELS: Record<string, string> = {
   'fused-mlp': 'fused MLP kernel (wasm SIMD)',
   'fused-cnn-native': 'fused CNN kernel (native)',
   'fused-cnn-wasm': 'fused CNN kernel (wasm SIMD)',
 };
-const INNER_STEPS: Record<string, number> = { mlp: 25, conv: 25, sine: 5 };
+const INNER_STEPS: Record<string, number> = { mlp: 25, conv: 25, miniimagenet: 40, sine: 5 };
 const scale = Number(values.scale);
 
 interface Row {
@@ -130,7 +132,7 @@ for (const config of values.configs!.split(',')) {
     if (values.before) rows.push(ours(config, backend, 0, 'before'));
     const workerCounts = config === 'sine' ? [0] : values.workers!.split(',').map(Number);
     if (values.tfjs) for (const workers of workerCounts) rows.push(ours(config, backend, workers, 'tfjs'));
-    if (values['wasm-cnn'] && config === 'conv') for (const workers of workerCounts) rows.push(ours(config, backend, workers, 'wasm'));
+    if (values['wasm-cnn'] && (config === 'conv' || config === 'miniimagenet')) for (const workers of workerCounts) rows.push(ours(config, backend, workers, 'wasm'));
     for (const workers of workerCounts) rows.push(ours(config, backend, workers));
   }
   if (torch) for (const threads of [1, 2]) rows.push(pytorch(config, threads));

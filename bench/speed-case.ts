@@ -3,12 +3,15 @@
  * meta-training loop on one configuration, printing one JSON line
  * {config, backend, workers, metaIters, msPerMetaIter, cpuMsPerMetaIter, peakRssMiB}.
  *
- *   node dist/bench/speed-case.js --config mlp|conv|sine [--backend wasm|cpu] [--workers N] [--iters N] [--fused false] [--fused-loop false] [--native false]
+ *   node dist/bench/speed-case.js --config mlp|conv|miniimagenet|sine [--backend wasm|cpu] [--workers N] [--iters N] [--fused false] [--fused-loop false] [--native false]
  *
  * mlp / conv: the article's 784-64-64-5 MLP or the paper's Omniglot CNN; 5-way, train-shots 10,
  * inner-batch 10, inner-iters 5, meta-batch 5, Adam lr 0.001 beta1 0 with its state kept across
  * tasks. sine: 1-64-64-1 tanh, meta-batch 1, 5 SGD steps of 10 points, lr 0.02. Omniglot-shaped
  * data is synthetic (random 28x28 images; speed does not depend on pixel values).
+ * miniimagenet: the paper's Mini-ImageNet CNN (84x84x3, 4 x [conv 3x3/32 stride 1, batch norm,
+ * max-pool 2x2, ReLU]) with its 5-way settings (train-shots 15, inner-batch 10, inner-iters 8,
+ * meta-batch 5, Adam lr 0.001 beta1 0), on synthetic 84x84 RGB images (64 classes x 20).
  */
 import { parseArgs } from 'node:util';
 import { useBackend, type BackendChoice } from '../src/core/backend.js';
@@ -42,16 +45,19 @@ const { values } = parseArgs({
   },
 });
 const config = values.config!;
-if (!['mlp', 'conv', 'sine'].includes(config)) throw new Error(`--config must be mlp, conv or sine, got ${config}`);
+if (!['mlp', 'conv', 'miniimagenet', 'sine'].includes(config)) throw new Error(`--config must be mlp, conv, miniimagenet or sine, got ${config}`);
 const workers = Number(values.workers);
 const iters = Number(values.iters);
 
-/** 1200 synthetic characters x 20 drawings (Omniglot's training split before rotations), bytes like the real cache. */
-function syntheticOmniglot(): TaskDistribution {
+/**
+ * Synthetic classes of 20 random images of `shape`, bytes like the real caches: 1200 characters of
+ * 28x28x1 (Omniglot's training split before rotations) or 64 classes of 84x84x3 (Mini-ImageNet's training split, 20 images each).
+ */
+function syntheticImages(count: number, shape: [number, number, number], trainShots: number): TaskDistribution {
   const rng = Rng.fromSeed(7);
-  const size = 28 * 28;
-  const pixels = Uint8Array.from({ length: 1200 * 20 * size }, () => Math.floor(rng.uniform(0, 256)));
-  const classes: ExampleClass[] = Array.from({ length: 1200 }, (_, c) => ({
+  const size = shape[0] * shape[1] * shape[2];
+  const pixels = Uint8Array.from({ length: count * 20 * size }, () => Math.floor(rng.uniform(0, 256)));
+  const classes: ExampleClass[] = Array.from({ length: count }, (_, c) => ({
     name: `c${c}`,
     count: 20,
     image(index, out, offset) {
@@ -59,17 +65,18 @@ function syntheticOmniglot(): TaskDistribution {
       for (let i = 0; i < size; i++) out[offset + i] = pixels[from + i] / 255;
     },
   }));
-  return new FewShotClassification('synthetic', classes, [28, 28, 1], { ways: 5, trainShots: 10, shots: 1 });
+  return new FewShotClassification('synthetic', classes, shape, { ways: 5, trainShots, shots: 1 });
 }
 
 const backend = await useBackend(values.backend as BackendChoice);
 const sine = config === 'sine';
-const tasks = sine ? new SineDistribution() : syntheticOmniglot();
+const miniImageNet = config === 'miniimagenet';
+const tasks = sine ? new SineDistribution() : miniImageNet ? syntheticImages(64, [84, 84, 3], 15) : syntheticImages(1200, [28, 28, 1], 10);
 const model = sine
   ? mlp([1, 64, 64, 1], { activation: 'tanh', init: 'pytorch' })
   : config === 'mlp'
     ? mlp([784, 64, 64, 5], { activation: 'relu', init: 'tensorflow' })
-    : conv({ variant: 'omniglot', classes: 5, inputShape: [28, 28, 1], init: 'tensorflow' });
+    : conv({ variant: miniImageNet ? 'miniimagenet' : 'omniglot', classes: 5, init: 'tensorflow' });
 const loss = sine ? meanSquaredError() : crossEntropy('sum');
 const fused = values.fused !== 'false';
 const fusedLoops = fused && values['fused-loop'] !== 'false';
@@ -82,7 +89,7 @@ const threaded = await innerLoopOnThreads({ model, loss, layout: tasks }, innerO
 const inThread = workers > 0 && !threaded.loop.threadsHelp;
 const rng = Rng.fromSeed(0);
 const theta = model.init(rng.fork());
-const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: 5, innerBatch: 10, metaBatch, innerOptimizer, innerLoop: threaded.loop, innerState: workers > 0 && metaBatch > 1 ? 'common' : 'chain' });
+const reptile = new Reptile({ model, loss, layout: tasks }, theta, { innerIters: miniImageNet ? 8 : 5, innerBatch: 10, metaBatch, innerOptimizer, innerLoop: threaded.loop, innerState: workers > 0 && metaBatch > 1 ? 'common' : 'chain' });
 disposeParams(theta);
 const streams = { tasks: rng.fork(), batches: rng.fork() };
 const schedule = sine ? { metaStep: 0.1, metaStepFinal: 0, evalInterval: 0 } : { metaStep: 1, metaStepFinal: 0, evalInterval: 0 };

@@ -7,12 +7,12 @@
 
 typedef struct {
   const char *name;
-  int (*param_count)(int H, int W, int C, int F, int classes, int S);
-  int (*work_floats)(int H, int W, int C, int F, int classes, int S, int batch);
-  double (*adapt)(int H, int W, int C, int F, int classes, int S, int loss, int kind, const float *rates, float momentum,
+  int (*param_count)(int H, int W, int C, int F, int classes, int blocks, int stride2, int pools);
+  int (*work_floats)(int H, int W, int C, int F, int classes, int blocks, int stride2, int pools, int batch);
+  double (*adapt)(int H, int W, int C, int F, int classes, int blocks, int stride2, int pools, int loss, int kind, const float *rates, float momentum,
                   float beta1, float beta2, float epsilon, float *params, float *slot1, float *slot2, const float *x,
                   const int *labels, const int *rows, int steps, int N, float *work);
-  void (*predict)(int H, int W, int C, int F, int classes, int S, const float *params, const float *x, int n, float *logits, float *work);
+  void (*predict)(int H, int W, int C, int F, int classes, int blocks, int stride2, int pools, const float *params, const float *x, int n, float *logits, float *work);
   void (*add_into)(float *acc, const float *x, int n);
   void (*divide_by)(float *acc, float d, int n);
 } CnnKernels;

@@ -49,7 +49,7 @@ static const CnnKernels *best_level(void) {
   return best;
 }
 
-#define MAX_ARGS 24
+#define MAX_ARGS 26
 
 typedef struct {
   napi_env env;
@@ -112,69 +112,96 @@ static napi_value number(napi_env env, double v) {
   return out;
 }
 
-/* cnn_param_count(H, W, C, F, classes, S) and cnn_work_floats(..., batch) */
+/* The architecture's arguments, H, W, C, F, classes, blocks, stride2, pools (fused-cnn.h), from argument `first` on. */
+#define ARCH_ARGS 8
+
+typedef struct {
+  int a[ARCH_ARGS];
+} ArchArgs;
+
+static ArchArgs arch_args(Call *c, size_t first) {
+  ArchArgs r;
+  for (int i = 0; i < ARCH_ARGS; i++) r.a[i] = int_arg(c, first + i);
+  return r;
+}
+
+#define ARCH(r) (r).a[0], (r).a[1], (r).a[2], (r).a[3], (r).a[4], (r).a[5], (r).a[6], (r).a[7]
+
+/* The parameter count's bytes for a valid architecture, else 0 after throwing. */
+static size_t arch_param_bytes(Call *c, const CnnKernels *k, ArchArgs r) {
+  if (c->failed) return 0;
+  for (int i = 0; i < 6; i++)
+    if (r.a[i] < 1) return fail(c, "fused CNN: a size is not positive"), 0;
+  size_t P = (size_t)k->param_count(ARCH(r)) * 4;
+  if (P == 0) fail(c, "fused CNN: the kernel cannot take this architecture (filters, blocks or masks)");
+  return P;
+}
+
+/* cnn_param_count(H, W, C, F, classes, blocks, stride2, pools) and cnn_work_floats(..., batch) */
 static napi_value param_count(napi_env env, napi_callback_info info) {
   Call c;
-  if (!begin(env, info, &c, 6, 0)) return NULL;
-  int a[6];
-  for (int i = 0; i < 6; i++) a[i] = int_arg(&c, i);
-  return c.failed ? NULL : number(env, active->param_count(a[0], a[1], a[2], a[3], a[4], a[5]));
+  if (!begin(env, info, &c, ARCH_ARGS, 0)) return NULL;
+  ArchArgs r = arch_args(&c, 0);
+  return c.failed ? NULL : number(env, active->param_count(ARCH(r)));
 }
 
 static napi_value work_floats(napi_env env, napi_callback_info info) {
   Call c;
-  if (!begin(env, info, &c, 7, 0)) return NULL;
-  int a[7];
-  for (int i = 0; i < 7; i++) a[i] = int_arg(&c, i);
-  return c.failed ? NULL : number(env, active->work_floats(a[0], a[1], a[2], a[3], a[4], a[5], a[6]));
+  if (!begin(env, info, &c, ARCH_ARGS + 1, 0)) return NULL;
+  ArchArgs r = arch_args(&c, 0);
+  int batch = int_arg(&c, ARCH_ARGS);
+  return c.failed ? NULL : number(env, active->work_floats(ARCH(r), batch));
 }
 
 /*
- * cnn_adapt(memory, H, W, C, F, classes, S, loss, kind, rates, momentum, beta1, beta2, epsilon,
- * params, slot1, slot2, x, labels, rows, steps, batch, work, count): as fused-cnn.c, with the
- * number of examples last so that every region's size is checked before the kernel runs.
+ * cnn_adapt(memory, H, W, C, F, classes, blocks, stride2, pools, loss, kind, rates, momentum,
+ * beta1, beta2, epsilon, params, slot1, slot2, x, labels, rows, steps, batch, work, count): as
+ * fused-cnn.c, with the number of examples last so that every region's size is checked before the
+ * kernel runs.
  */
 static napi_value adapt(napi_env env, napi_callback_info info) {
   Call c;
-  if (!begin(env, info, &c, 24, 1)) return NULL;
+  if (!begin(env, info, &c, 26, 1)) return NULL;
   const CnnKernels *k = active; /* one level for the whole call */
-  int H = int_arg(&c, 1), W = int_arg(&c, 2), C = int_arg(&c, 3), F = int_arg(&c, 4), classes = int_arg(&c, 5), S = int_arg(&c, 6);
-  int loss = int_arg(&c, 7), kind = int_arg(&c, 8);
-  int steps = int_arg(&c, 20), batch = int_arg(&c, 21), count = int_arg(&c, 23);
+  ArchArgs r = arch_args(&c, 1);
+  const int H = r.a[0], W = r.a[1], C = r.a[2];
+  int loss = int_arg(&c, 9), kind = int_arg(&c, 10);
+  int steps = int_arg(&c, 22), batch = int_arg(&c, 23), count = int_arg(&c, 25);
   if (c.failed) return NULL;
-  if (H < 1 || W < 1 || C < 1 || F < 1 || classes < 1 || S < 1 || steps < 0 || batch < 1 || count < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
-  size_t P = (size_t)k->param_count(H, W, C, F, classes, S) * 4;
-  if (P == 0) return fail(&c, "fused CNN: the kernel cannot take this many filters"), NULL;
-  size_t work = (size_t)k->work_floats(H, W, C, F, classes, S, batch) * 4;
-  const float *rates = ptr_arg(&c, 9, (size_t)steps * 4);
-  float momentum = float_arg(&c, 10), beta1 = float_arg(&c, 11), beta2 = float_arg(&c, 12), epsilon = float_arg(&c, 13);
-  float *params = ptr_arg(&c, 14, P), *slot1 = ptr_arg(&c, 15, P), *slot2 = ptr_arg(&c, 16, P);
-  const float *x = ptr_arg(&c, 17, (size_t)count * H * W * C * 4);
-  const int *labels = ptr_arg(&c, 18, (size_t)count * 4), *rows = ptr_arg(&c, 19, (size_t)steps * batch * 4);
-  float *scratch = ptr_arg(&c, 22, work);
+  if (steps < 0 || batch < 1 || count < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
+  size_t P = arch_param_bytes(&c, k, r);
+  if (c.failed) return NULL;
+  size_t work = (size_t)k->work_floats(ARCH(r), batch) * 4;
+  const float *rates = ptr_arg(&c, 11, (size_t)steps * 4);
+  float momentum = float_arg(&c, 12), beta1 = float_arg(&c, 13), beta2 = float_arg(&c, 14), epsilon = float_arg(&c, 15);
+  float *params = ptr_arg(&c, 16, P), *slot1 = ptr_arg(&c, 17, P), *slot2 = ptr_arg(&c, 18, P);
+  const float *x = ptr_arg(&c, 19, (size_t)count * H * W * C * 4);
+  const int *labels = ptr_arg(&c, 20, (size_t)count * 4), *rows = ptr_arg(&c, 21, (size_t)steps * batch * 4);
+  float *scratch = ptr_arg(&c, 24, work);
   if (c.failed) return NULL;
   if (!params || !x || !labels || !rows || !scratch || (steps > 0 && !rates)) return fail(&c, "fused CNN: a required region is missing"), NULL;
   if ((kind >= 1 && !slot1) || (kind == 2 && !slot2)) return fail(&c, "fused CNN: the optimizer's slots are missing"), NULL;
-  return number(env, k->adapt(H, W, C, F, classes, S, loss, kind, rates, momentum, beta1, beta2, epsilon, params, slot1, slot2, x, labels, rows, steps, batch, scratch));
+  return number(env, k->adapt(ARCH(r), loss, kind, rates, momentum, beta1, beta2, epsilon, params, slot1, slot2, x, labels, rows, steps, batch, scratch));
 }
 
-/* cnn_predict(memory, H, W, C, F, classes, S, params, x, n, logits, work) */
+/* cnn_predict(memory, H, W, C, F, classes, blocks, stride2, pools, params, x, n, logits, work) */
 static napi_value predict(napi_env env, napi_callback_info info) {
   Call c;
-  if (!begin(env, info, &c, 12, 1)) return NULL;
+  if (!begin(env, info, &c, 14, 1)) return NULL;
   const CnnKernels *k = active; /* one level for the whole call */
-  int H = int_arg(&c, 1), W = int_arg(&c, 2), C = int_arg(&c, 3), F = int_arg(&c, 4), classes = int_arg(&c, 5), S = int_arg(&c, 6), n = int_arg(&c, 9);
+  ArchArgs r = arch_args(&c, 1);
+  const int H = r.a[0], W = r.a[1], C = r.a[2], classes = r.a[4], n = int_arg(&c, 11);
   if (c.failed) return NULL;
-  if (H < 1 || W < 1 || C < 1 || F < 1 || classes < 1 || S < 1 || n < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
-  size_t P = (size_t)k->param_count(H, W, C, F, classes, S) * 4;
-  if (P == 0) return fail(&c, "fused CNN: the kernel cannot take this many filters"), NULL;
-  const float *params = ptr_arg(&c, 7, P);
-  const float *x = ptr_arg(&c, 8, (size_t)n * H * W * C * 4);
-  float *logits = ptr_arg(&c, 10, (size_t)n * classes * 4);
-  float *scratch = ptr_arg(&c, 11, (size_t)k->work_floats(H, W, C, F, classes, S, n) * 4);
+  if (n < 1) return fail(&c, "fused CNN: a size is not positive"), NULL;
+  size_t P = arch_param_bytes(&c, k, r);
+  if (c.failed) return NULL;
+  const float *params = ptr_arg(&c, 9, P);
+  const float *x = ptr_arg(&c, 10, (size_t)n * H * W * C * 4);
+  float *logits = ptr_arg(&c, 12, (size_t)n * classes * 4);
+  float *scratch = ptr_arg(&c, 13, (size_t)k->work_floats(ARCH(r), n) * 4);
   if (c.failed) return NULL;
   if (!params || !x || !logits || !scratch) return fail(&c, "fused CNN: a required region is missing"), NULL;
-  k->predict(H, W, C, F, classes, S, params, x, n, logits, scratch);
+  k->predict(ARCH(r), params, x, n, logits, scratch);
   return NULL;
 }
 

@@ -42,7 +42,7 @@ export * from './eval/regression.js';
 export { metaTrain, DivergenceError, type MetaTrainOptions, type TaskStreams } from './train/meta-train.js';
 export { metaStepSize } from './train/schedule.js';
 export { toArtifacts, modelFromArtifacts, toLayersModel, type ModelJson } from './io/model-format.js';
-export { conv, omniglotConv, miniImageNetConv, convSpec, batchNormBatchStats, type ConvOptions } from './nn/conv.js';
+export { conv, omniglotConv, miniImageNetConv, convSpec, batchNormBatchStats, type ConvOptions, type ConvBlocksSpec } from './nn/conv.js';
 export { FewShotClassification, type ExampleClass, type FewShotOptions } from './tasks/few-shot.js';
 export * from './eval/adapt.js';
 export * from './eval/classification.js';

@@ -1,5 +1,6 @@
 /**
- * Converted tfjs-layers models whose architecture is exactly a fused kernel's (nn/kernel-equivalent.ts)
+ * Converted tfjs-layers models whose architecture is exactly a fused kernel's (nn/kernel-equivalent.ts:
+ * the MLP, and the CNN block family: any number of blocks, strides 1 and 2, 2x2 max-pools before or after the relu)
  * get that kernel from the factory (selectInnerLoop), and the kernel adapts them as the tfjs loop
  * does, to the tolerances of test/inner-loop-contract.test.ts (fused MLP 3e-5, lossSum 2e-6;
  * fused CNN 1e-4, lossSum 1e-5: its comment says why), with the model's own parameter names.
@@ -41,13 +42,25 @@ const userMlp = (sizes: number[], activation: 'relu' | 'tanh' | 'sigmoid', outpu
     ),
   });
 
-/** A user's Omniglot-style CNN: 4 x [conv 3x3 stride 2 same, batch norm, relu], flatten, dense. */
-function userCnn(inputShape: number[], filters: number, classes: number, epsilon = 1e-3): tf.Sequential {
+/** A block of a user's CNN: its conv's stride, and a max-pool (2x2 stride 2 unless `poolSize`) before or after the relu, or none. */
+interface UserBlock {
+  stride: 1 | 2;
+  pool?: 'before-relu' | 'after-relu';
+  poolSize?: number;
+}
+
+const OMNIGLOT_BLOCKS: UserBlock[] = [{ stride: 2 }, { stride: 2 }, { stride: 2 }, { stride: 2 }];
+
+/** A user's CNN: blocks of [conv 3x3 same, batch norm, relu, maybe a max-pool] (default the Omniglot CNN's 4 of stride 2), flatten, dense. */
+function userCnn(inputShape: number[], filters: number, classes: number, epsilon = 1e-3, blocks = OMNIGLOT_BLOCKS): tf.Sequential {
   const net = tf.sequential();
-  for (let l = 0; l < 4; l++) {
-    net.add(tf.layers.conv2d({ name: `c${l}`, filters, kernelSize: 3, strides: 2, padding: 'same', ...(l === 0 ? { inputShape } : {}) }));
+  for (const [l, b] of blocks.entries()) {
+    const pool = () => tf.layers.maxPooling2d({ name: `p${l}`, poolSize: b.poolSize ?? 2, strides: 2, padding: 'same' });
+    net.add(tf.layers.conv2d({ name: `c${l}`, filters, kernelSize: 3, strides: b.stride, padding: 'same', ...(l === 0 ? { inputShape } : {}) }));
     net.add(tf.layers.batchNormalization({ name: `n${l}`, epsilon }));
+    if (b.pool === 'before-relu') net.add(pool());
     net.add(tf.layers.activation({ name: `a${l}`, activation: 'relu' }));
+    if (b.pool === 'after-relu') net.add(pool());
   }
   net.add(tf.layers.flatten({ name: 'f' }));
   net.add(tf.layers.dense({ name: 'logits', units: classes }));
@@ -84,10 +97,13 @@ const SETTINGS: Setting[] = [
   { name: 'tanh MLP 13-11-4, squared error (sum), SGD', model: convert(userMlp([13, 11, 4], 'tanh')), loss: meanSquaredError('sum'), layout: { kind: 'regression', inputShape: [13], targetShape: [4] }, optimizer: sgd({ learningRate: 0.01 }), expect: /^fused-mlp$/, tolerance: FUSED_MLP },
   { name: 'Omniglot-style CNN 17x17, 16 filters, 3 classes, SGD', model: convert(userCnn([17, 17, 1], 16, 3)), loss: crossEntropy(), layout: classification([17, 17, 1]), optimizer: sgd({ learningRate: 0.05 }), expect: /^fused-cnn-(native|wasm)$/, tolerance: FUSED_CNN },
   { name: "the library's MLP exported and converted back", model: exported(mlp([7, 5, 3])), loss: crossEntropy(), layout: classification([7]), optimizer: sgd({ learningRate: 0.1 }), expect: /^fused-mlp$/, tolerance: FUSED_MLP },
+  { name: 'CNN of 3 blocks (stride 1, stride 2 with a max-pool after the relu, stride 1 with one before it), 11x8x3, 16 filters, momentum SGD', model: convert(userCnn([11, 8, 3], 16, 4, 1e-3, [{ stride: 1 }, { stride: 2, pool: 'after-relu' }, { stride: 1, pool: 'before-relu' }])), loss: crossEntropy(), layout: classification([11, 8, 3]), optimizer: sgd({ learningRate: 0.05, momentum: 0.9 }), expect: /^fused-cnn-(native|wasm)$/, tolerance: FUSED_CNN },
+  { name: "the library's Mini-ImageNet CNN exported and converted back", model: exported(conv({ variant: 'miniimagenet', classes: 3, inputShape: [12, 10, 3], filters: 16 })), loss: crossEntropy(), layout: classification([12, 10, 3]), optimizer: sgd({ learningRate: 0.05 }), expect: /^fused-cnn-(native|wasm)$/, tolerance: FUSED_CNN },
   { name: "the library's Omniglot CNN exported and converted back", model: exported(conv({ variant: 'omniglot', classes: 3, inputShape: [17, 17, 1], filters: 16 })), loss: crossEntropy(), layout: classification([17, 17, 1]), optimizer: sgd({ learningRate: 0.05 }), expect: /^fused-cnn-(native|wasm)$/, tolerance: FUSED_CNN },
   // Near misses: a softmax on the output, a sigmoid, another batch-norm epsilon.
   { name: 'MLP with a softmax output (no kernel)', model: convert(userMlp([7, 5, 3], 'relu', 'softmax')), loss: crossEntropy(), layout: classification([7]), optimizer: sgd({ learningRate: 0.01 }), expect: /^tfjs$/ },
   { name: 'sigmoid MLP (no kernel)', model: convert(userMlp([7, 5, 3], 'sigmoid')), loss: crossEntropy(), layout: classification([7]), optimizer: sgd({ learningRate: 0.01 }), expect: /^tfjs$/ },
+  { name: 'CNN with a 3x3 max-pool (no kernel)', model: convert(userCnn([12, 12, 1], 16, 3, 1e-3, [{ stride: 1, pool: 'before-relu', poolSize: 3 }, { stride: 1 }])), loss: crossEntropy(), layout: classification([12, 12, 1]), optimizer: sgd({ learningRate: 0.05 }), expect: /^tfjs$/ },
   { name: 'CNN with batch-norm epsilon 1e-2 (no kernel)', model: convert(userCnn([17, 17, 1], 16, 3, 1e-2)), loss: crossEntropy(), layout: classification([17, 17, 1]), optimizer: sgd({ learningRate: 0.05 }), expect: /^tfjs$/ },
 ];
 

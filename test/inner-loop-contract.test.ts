@@ -12,7 +12,9 @@
  * - Cases (SETTINGS x plans x mode x keep x start): SGD, momentum SGD 0.9, Adam with beta1 0 and
  *   0.9, each on an MLP (7-5-3 or 13-11-4: not multiples of the SIMD width; relu or tanh;
  *   cross-entropy mean or sum, squared error mean or sum) and on the paper's CNN (small inputs,
- *   16 filters, 3 classes); four tasks, one task of batch 1, three tasks of 2, 0 and 3 steps;
+ *   16 filters, 3 classes), the Mini-ImageNet CNN (max-pool; 12x10x3, 16 filters, Adam) and a
+ *   converted CNN of the kernel's block family (3 blocks: stride 1; stride 2; stride 1 with a
+ *   max-pool; 11x8x3 with short last pool windows, 16 filters, momentum SGD); four tasks, one task of batch 1, three tasks of 2, 0 and 3 steps;
  *   modes 'chain', 'common', 'fresh'; keep 'mean' and 'each'; no start state, or a persisted one
  *   (the end state of an earlier call: Adam's step count and slots matter).
  * - Each test: the implementation's result against the reference's (the mean or each task's
@@ -73,6 +75,7 @@ import type { HostOptimizerState } from '../src/core/optimizer-state.js';
 import type { AdaptJob, InnerLoop, InnerLoopName, InnerStateMode } from '../src/core/inner-loop.js';
 import { mlp } from '../src/nn/mlp.js';
 import { conv } from '../src/nn/conv.js';
+import { fromLayersModel } from '../src/nn/from-layers-model.js';
 import { crossEntropy, lossSpec, meanSquaredError, type LossFn } from '../src/nn/losses.js';
 import { adam, sgd, type Optimizer } from '../src/nn/optimizers.js';
 import type { Model } from '../src/nn/model.js';
@@ -193,6 +196,22 @@ const classifier = (sizes: number[]): Pick<Setting, 'model' | 'layout'> => ({ mo
 const regressor = (sizes: number[]): Pick<Setting, 'model' | 'layout'> => ({ model: mlp(sizes, { activation: 'tanh' }), layout: { kind: 'regression', inputShape: [sizes[0]], targetShape: [sizes[sizes.length - 1]] } });
 const cnn = (inputShape: number[]): Pick<Setting, 'model' | 'layout'> => ({ model: conv({ variant: 'omniglot', classes: 3, inputShape, filters: 16 }), layout: { kind: 'classification', inputShape, targetShape: [] } });
 
+/** A user's CNN of the fused kernel's block family, converted: 3 x [conv 3x3 same (strides 1, 2, 1), batch norm, relu], the last max-pooled 2x2. */
+function userBlocksCnn(inputShape: number[]): Pick<Setting, 'model' | 'layout'> {
+  const net = tf.sequential();
+  [1, 2, 1].forEach((strides, l) => {
+    net.add(tf.layers.conv2d({ name: `conv${l}`, filters: 16, kernelSize: 3, strides, padding: 'same', ...(l === 0 ? { inputShape } : {}) }));
+    net.add(tf.layers.batchNormalization({ name: `bn${l}`, epsilon: 1e-3 }));
+    if (l === 2) net.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same' }));
+    net.add(tf.layers.activation({ activation: 'relu' }));
+  });
+  net.add(tf.layers.flatten());
+  net.add(tf.layers.dense({ name: 'dense', units: 3 }));
+  const model = fromLayersModel(net, { reinit: true });
+  net.dispose();
+  return { model, layout: { kind: 'classification', inputShape, targetShape: [] } };
+}
+
 const SETTINGS: Setting[] = [
   { name: 'MLP 7-5-3 relu, cross-entropy mean, SGD', family: 'mlp', ...classifier([7, 5, 3]), loss: crossEntropy(), optimizer: sgd({ learningRate: 0.1 }), oneTask: ONE_TASK_BATCH_1, poolThreads: 2 },
   { name: 'MLP 13-11-4 tanh, squared error sum, momentum SGD 0.9', family: 'mlp', ...regressor([13, 11, 4]), loss: meanSquaredError('sum'), optimizer: sgd({ learningRate: 0.01, momentum: 0.9 }), oneTask: ONE_TASK_BATCH_1, poolThreads: 3 },
@@ -202,6 +221,8 @@ const SETTINGS: Setting[] = [
   { name: 'CNN 17x17x1 16 filters 3-way, cross-entropy sum, momentum SGD 0.9', family: 'cnn', ...cnn([17, 17, 1]), loss: crossEntropy('sum'), optimizer: sgd({ learningRate: 0.005, momentum: 0.9 }), oneTask: ONE_TASK_BATCH_1, poolThreads: 2 },
   { name: 'CNN 17x17x1 16 filters 3-way, cross-entropy mean, Adam beta1 0', family: 'cnn', ...cnn([17, 17, 1]), loss: crossEntropy(), optimizer: adam({ learningRate: 0.003, beta1: 0 }), oneTask: ONE_TASK_BATCH_1, poolThreads: 3 },
   { name: 'CNN 20x17x1 16 filters 3-way, cross-entropy sum, Adam beta1 0.9', family: 'cnn', ...cnn([20, 17, 1]), loss: crossEntropy('sum'), optimizer: adam({ learningRate: 0.003 }), oneTask: ONE_TASK_BATCH_3, poolThreads: 2 },
+  { name: 'Mini-ImageNet CNN (max-pool) 12x10x3 16 filters 3-way, cross-entropy mean, Adam beta1 0', family: 'cnn', model: conv({ variant: 'miniimagenet', classes: 3, inputShape: [12, 10, 3], filters: 16 }), layout: { kind: 'classification', inputShape: [12, 10, 3], targetShape: [] }, loss: crossEntropy(), optimizer: adam({ learningRate: 0.003, beta1: 0 }), oneTask: ONE_TASK_BATCH_3, poolThreads: 3 },
+  { name: 'converted CNN, 3 blocks (stride 1, 2, 1 + max-pool) 11x8x3 16 filters 3-way, cross-entropy sum, momentum SGD 0.9', family: 'cnn', ...userBlocksCnn([11, 8, 3]), loss: crossEntropy('sum'), optimizer: sgd({ learningRate: 0.005, momentum: 0.9 }), oneTask: ONE_TASK_BATCH_1, poolThreads: 2 },
 ];
 
 interface Case {

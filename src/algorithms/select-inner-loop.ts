@@ -12,7 +12,7 @@ import { FusedMlp, fusedMlpSupports } from '../kernels/fused-mlp.js';
 import { FusedCnn, fusedCnnSupports } from '../kernels/fused-cnn.js';
 import { isLibraryConv } from '../nn/conv.js';
 import { isLibraryMlp } from '../nn/mlp.js';
-import { kernelEquivalent, type KernelEquivalent } from '../nn/kernel-equivalent.js';
+import { kernelEquivalent, type KernelSpec } from '../nn/kernel-equivalent.js';
 import type { Model } from '../nn/model.js';
 import { lossSpec } from '../nn/losses.js';
 import type { Optimizer } from '../nn/optimizers.js';
@@ -31,7 +31,7 @@ export interface InnerLoopChoice {
 const allows = (kernels: KernelChoice, name: FusedKernelName) => kernels === 'all' || (kernels !== 'none' && kernels.includes(name));
 
 /** The kernel's view of the model (its spec, and its parameter names where they differ from the library's), if any. */
-function kernelView(model: Model): { spec: KernelEquivalent['spec']; paramNames?: readonly string[] } | undefined {
+function kernelView(model: Model): { spec: KernelSpec; paramNames?: readonly string[] } | undefined {
   if ((isLibraryMlp(model) || isLibraryConv(model)) && (model.spec?.kind === 'mlp' || model.spec?.kind === 'conv')) return { spec: model.spec };
   return kernelEquivalent(model);
 }

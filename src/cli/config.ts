@@ -56,7 +56,7 @@ export interface TrainConfig {
   /** Layer-wise meta-steps of Reptile's interpolation (`name=scale,...`; '' or absent: none). */
   metaStepScale?: string;
   workers: number;
-  /** fused: the library's MLP (WebAssembly) and Omniglot CNN (native addon) run their inner loops in fused kernels where they apply; tfjs: never. */
+  /** fused: the library's MLP (WebAssembly) and CNNs (native addon: the conv block family, both variants) run their inner loops in fused kernels where they apply; tfjs: never. */
   innerLoop: (typeof INNER_LOOPS)[number];
   /** fomaml/maml: examples per class in the final minibatch, held apart (0: none). */
   fomlTail: number;

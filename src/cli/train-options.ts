@@ -50,7 +50,7 @@ const SHARED_FLAGS: readonly SharedFlagSpec[] = [
   { key: 'metaStepScale', flags: '--meta-step-scale <name=scale,...>', description: "reptile's interpolation only: multiply the meta-step of the named parameters, e.g. embedding/kernel=10", parse: paramScales, defaults: same('') },
   { key: 'freshInnerState', flags: '--fresh-inner-state', description: 'reset the inner optimizer state for every task (the original keeps it)', defaults: same(false) },
   { key: 'workers', flags: '--workers <n>', description: "threads adapting a meta-batch's tasks, one per core by default (0: serial, chaining the inner state as the original)", parse: integer(0, 256), defaults: same(defaultWorkerCount()) },
-  { key: 'innerLoop', flags: '--inner-loop <kind>', description: "fused: a task's inner steps in one kernel call where one applies (MLP, Omniglot CNN); tfjs: TensorFlow.js everywhere", choices: INNER_LOOPS, defaults: same('fused') },
+  { key: 'innerLoop', flags: '--inner-loop <kind>', description: "fused: a task's inner steps in one kernel call where one applies (MLP, the conv CNNs); tfjs: TensorFlow.js everywhere", choices: INNER_LOOPS, defaults: same('fused') },
   { key: 'fomlTail', flags: '--foml-tail <n>', description: 'fomaml, maml: n examples per class held apart for the final minibatch (0: the last inner minibatch)', parse: integer(0), defaults: same(0) },
   { key: 'trainShots', flags: '--train-shots <n>', description: 'examples per class (sine: grid points) in a meta-training task', parse: integer(1), defaults: per(50, 10, 15) },
   { key: 'shots', flags: '--shots <n>', description: 'examples per class (sine: points) given at evaluation', parse: integer(1), defaults: per(10, 1) },

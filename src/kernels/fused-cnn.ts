@@ -4,11 +4,13 @@
  * machine's widest vectors and FMA) where that was built, else in the same C built to WebAssembly
  * SIMD (fused-cnn-wasm.ts: pages, machines without a compiler).
  *
- * It covers the 'omniglot' variant of src/nn/conv.ts (4 blocks of 3x3 stride-2 conv, batch norm
- * with batch statistics, ReLU; then dense) with any input shape, any class count and filters a
- * multiple of 16 up to 256, softmax cross-entropy on integer labels (mean or sum), and SGD, momentum SGD or
- * TF1-form Adam. `FusedCnn.create` returns undefined for anything else, and callers keep the
- * TensorFlow.js path.
+ * It covers the block family of src/nn/conv.ts (ConvBlocksSpec: both variants, and converted models
+ * that nn/kernel-equivalent.ts matches): 1 to 16 blocks of [3x3 conv stride 1 or 2, batch norm
+ * with batch statistics, optional 2x2 max-pool, ReLU], then dense, with any input shape, any class
+ * count and filters a multiple of 16 up to 256, softmax cross-entropy on integer labels (mean or
+ * sum), and SGD, momentum SGD or TF1-form Adam. `FusedCnn.create` returns undefined for anything
+ * else, and callers keep the TensorFlow.js path. The architecture reaches C as a descriptor: the
+ * block count and two bit masks (the blocks with stride 2, the blocks that pool).
  *
  * Results agree with the tfjs path to float32 rounding (the machine's fused multiply-adds and a
  * different order of additions), except the conv biases: batch norm cancels them, so their
@@ -17,36 +19,41 @@
  * wasm builds differ by rounding (FMA, vector width).
  */
 import type { HostParams } from '../core/params.js';
-import type { ModelSpec } from '../nn/model.js';
 import type { LossSpec } from '../nn/losses.js';
-import { CONV_BLOCKS, convFeatureShape } from '../nn/conv.js';
+import { convBlocks, convFeatureShape, type ConvBlocksSpec } from '../nn/conv.js';
+import type { KernelSpec } from '../nn/kernel-equivalent.js';
 import type { AdaptJob } from '../core/inner-loop.js';
 import { FusedLoop, type FusedLayout, type FusedOptimizerConfig } from './fused-loop.js';
 import { Arena, FUSED_CNN_MODULE, wasmMemory, type KernelMemory } from './fused-wasm.js';
 import { nativeKernels, NativeMemory, type NativeExports } from './fused-native.js';
-
-type ConvModelSpec = Extract<ModelSpec, { kind: 'conv' }>;
 
 const LOSSES: Record<string, number> = { 'cross-entropy/mean': 0, 'cross-entropy/sum': 1 };
 /** The kernel's inner loops step through filters a vector at a time (up to 16 floats). */
 const FILTER_MULTIPLE = 16;
 /** Batch norm keeps 64 vectors per channel statistic on the stack: 256 filters at the wasm build's 4 floats per vector. */
 const MAX_FILTERS = 256;
-const STRIDE = 2;
+/** The blocks the descriptor's bit masks name (MAX_BLOCKS in fused-cnn.c). */
+const MAX_BLOCKS = 16;
+
+/** The model's architecture as blocks, if it is a CNN of the family. */
+function architecture(model: KernelSpec): ConvBlocksSpec | undefined {
+  return model.kind === 'conv' ? convBlocks(model) : model.kind === 'conv-blocks' ? model : undefined;
+}
 
 /** Whether the fused CNN covers this model, loss and optimizer (whether or not the addon is built). */
-export function fusedCnnSupports(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number): boolean {
-  if (model.kind !== 'conv' || model.variant !== 'omniglot' || model.filters % FILTER_MULTIPLE !== 0 || model.filters > MAX_FILTERS) return false;
+export function fusedCnnSupports(model: KernelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number): boolean {
+  const arch = architecture(model);
+  if (!arch || arch.filters % FILTER_MULTIPLE !== 0 || arch.filters > MAX_FILTERS || arch.blocks.length < 1 || arch.blocks.length > MAX_BLOCKS) return false;
   if (!loss || !(`${loss.name}/${loss.reduction}` in LOSSES) || targetSize !== 1) return false;
   return optimizer.name === 'adam' || optimizer.name === 'sgd';
 }
 
 /** Parameter names and shapes in the kernel's order, as src/nn/conv.ts names them. */
-function convParams(spec: ConvModelSpec): { names: string[]; shapes: number[][] } {
+function convParams(spec: ConvBlocksSpec): { names: string[]; shapes: number[][] } {
   const names: string[] = [];
   const shapes: number[][] = [];
   let inC = spec.inputShape[2];
-  for (let l = 0; l < CONV_BLOCKS; l++) {
+  for (let l = 0; l < spec.blocks.length; l++) {
     names.push(`conv${l}/kernel`, `conv${l}/bias`, `bn${l}/gamma`, `bn${l}/beta`);
     shapes.push([3, 3, inC, spec.filters], [spec.filters], [spec.filters], [spec.filters]);
     inC = spec.filters;
@@ -76,8 +83,8 @@ function nativeBackend(addon: NativeExports): CnnBackend {
   return {
     kernel: 'fused-cnn-native',
     memory,
-    paramCount: (d) => addon.cnn_param_count(d[0], d[1], d[2], d[3], d[4], d[5]),
-    workFloats: (d, batch) => addon.cnn_work_floats(d[0], d[1], d[2], d[3], d[4], d[5], batch),
+    paramCount: (d) => addon.cnn_param_count(...d),
+    workFloats: (d, batch) => addon.cnn_work_floats(...d, batch),
     adapt: (d, args, count) => addon.cnn_adapt(memory.buffer(), ...d, ...args, count),
     predict: (d, args) => addon.cnn_predict(memory.buffer(), ...d, ...args),
     addInto: (a, x, n) => addon.add_into(memory.buffer(), a, x, n),
@@ -128,12 +135,12 @@ export class FusedCnn extends FusedLoop {
   /** An Omniglot task takes about 9 ms (native) to 35 ms (wasm): worth a thread of its own. */
   readonly threadsHelp = true;
   protected readonly io: { what: string; inputs: number; outputs: number; classification: boolean };
-  /** H, W, C, filters, classes, stride: the kernel's shape arguments. */
+  /** H, W, C, filters, classes, blocks, stride-2 mask, pool mask: the kernel's architecture arguments. */
   private readonly dims: number[];
 
   private constructor(
     private readonly backend: CnnBackend,
-    spec: ConvModelSpec,
+    spec: ConvBlocksSpec,
     private readonly loss: LossSpec,
     optimizer: FusedOptimizerConfig,
     paramNames: readonly string[] | undefined,
@@ -142,7 +149,8 @@ export class FusedCnn extends FusedLoop {
     super(new Arena(backend.memory), { addInto: backend.addInto, divideBy: backend.divideBy }, paramNames ?? names, shapes, optimizer);
     this.name = backend.kernel;
     const [H, W, C] = spec.inputShape;
-    this.dims = [H, W, C, spec.filters, spec.classes, STRIDE];
+    const mask = (has: (b: ConvBlocksSpec['blocks'][number]) => boolean) => spec.blocks.reduce((m, b, l) => (has(b) ? m | (1 << l) : m), 0);
+    this.dims = [H, W, C, spec.filters, spec.classes, spec.blocks.length, mask((b) => b.stride === 2), mask((b) => b.pool)];
     this.io = { what: 'fused CNN', inputs: H * W * C, outputs: spec.classes, classification: true };
     const kernelCount = backend.paramCount(this.dims);
     if (kernelCount !== this.paramCount) throw new Error(`fused CNN: the kernel counts ${kernelCount} parameters, the model ${this.paramCount}`);
@@ -153,10 +161,11 @@ export class FusedCnn extends FusedLoop {
    * wasm), or undefined when it is not covered (or, in a page, not compiled yet). `paramNames`:
    * the model's names for the kernel's parameters, in its order (default conv.ts's names).
    */
-  static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number, builds: CnnBuilds = { native: true, wasm: true }, paramNames?: readonly string[]): FusedCnn | undefined {
-    if (model.kind !== 'conv' || !fusedCnnSupports(model, loss, optimizer, targetSize)) return undefined;
+  static create(model: KernelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number, builds: CnnBuilds = { native: true, wasm: true }, paramNames?: readonly string[]): FusedCnn | undefined {
+    const arch = architecture(model);
+    if (!arch || !fusedCnnSupports(arch, loss, optimizer, targetSize)) return undefined;
     const backend = cnnBackend(builds);
-    return backend ? new FusedCnn(backend, model, loss!, optimizer, paramNames) : undefined;
+    return backend ? new FusedCnn(backend, arch, loss!, optimizer, paramNames) : undefined;
   }
 
   /**

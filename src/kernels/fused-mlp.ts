@@ -12,6 +12,7 @@
  * of additions), and are bitwise the same on every thread and backend.
  */
 import type { ModelSpec } from '../nn/model.js';
+import type { KernelSpec } from '../nn/kernel-equivalent.js';
 import type { LossSpec } from '../nn/losses.js';
 import type { AdaptJob } from '../core/inner-loop.js';
 import { FusedLoop, type FusedLayout, type FusedOptimizerConfig } from './fused-loop.js';
@@ -24,7 +25,7 @@ const LOSSES: Record<string, number> = { 'cross-entropy/mean': 0, 'cross-entropy
 const MAX_LAYERS = 63;
 
 /** Whether the fused loop covers this model, loss and optimizer. */
-export function fusedMlpSupports(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number): boolean {
+export function fusedMlpSupports(model: KernelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number): boolean {
   if (model.kind !== 'mlp' || !loss || !(`${loss.name}/${loss.reduction}` in LOSSES)) return false;
   if (model.sizes.length - 1 > MAX_LAYERS || !(model.activation in ACTIVATIONS)) return false;
   const outputs = model.sizes[model.sizes.length - 1];
@@ -71,7 +72,7 @@ export class FusedMlp extends FusedLoop {
    * `paramNames`: the model's names for the kernel's parameters, in its order (a converted
    * tfjs-layers model's; default the library MLP's `dense<l>/kernel`, `dense<l>/bias`).
    */
-  static create(model: ModelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number, paramNames?: readonly string[]): FusedMlp | undefined {
+  static create(model: KernelSpec, loss: LossSpec | undefined, optimizer: FusedOptimizerConfig, targetSize: number, paramNames?: readonly string[]): FusedMlp | undefined {
     if (model.kind !== 'mlp' || !fusedMlpSupports(model, loss, optimizer, targetSize)) return undefined;
     const exports = fusedInstance();
     return exports ? new FusedMlp(exports, model, loss!, optimizer, paramNames) : undefined;

@@ -8,8 +8,9 @@
 import type { KernelMemory } from './fused-wasm.js';
 
 export interface NativeExports {
-  cnn_param_count(H: number, W: number, C: number, F: number, classes: number, stride: number): number;
-  cnn_work_floats(H: number, W: number, C: number, F: number, classes: number, stride: number, batch: number): number;
+  /** The architecture: H, W, C, F, classes, blocks, stride-2 mask, pool mask (native/fused-cnn.h); then the batch. */
+  cnn_param_count(...arch: number[]): number;
+  cnn_work_floats(...archAndBatch: number[]): number;
   cnn_adapt(memory: ArrayBuffer, ...args: number[]): number;
   cnn_predict(memory: ArrayBuffer, ...args: number[]): void;
   add_into(memory: ArrayBuffer, acc: number, x: number, n: number): void;

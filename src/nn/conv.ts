@@ -70,11 +70,35 @@ export function convSpec(options: ConvOptions): ConvSpec {
   return { kind: 'conv', variant, inputShape, classes, filters, init };
 }
 
-/** Spatial size after the 4 blocks: each halves height and width, rounding up ('same' stride 2 conv or pool). */
-export function convFeatureShape(spec: ConvSpec): [number, number, number] {
-  let [h, w] = spec.inputShape;
-  for (let l = 0; l < CONV_BLOCKS; l++) [h, w] = [Math.ceil(h / 2), Math.ceil(w / 2)];
-  return [h, w, spec.filters];
+/**
+ * A CNN of the block family the fused kernel computes (src/kernels/fused-cnn.ts): blocks of
+ * [conv 3x3, `filters` filters, stride 1 or 2, 'same', with bias -> batch norm with batch statistics
+ * (epsilon 1e-3) -> optionally max-pool 2x2 stride 2 'same' -> ReLU], flatten, dense(classes). Both
+ * variants are in it, and converted models whose layers match it (nn/kernel-equivalent.ts).
+ */
+export interface ConvBlocksSpec {
+  kind: 'conv-blocks';
+  inputShape: number[];
+  classes: number;
+  filters: number;
+  blocks: { stride: 1 | 2; pool: boolean }[];
+}
+
+/** A variant's architecture as blocks: 'omniglot' strides by 2, 'miniimagenet' max-pools. */
+export function convBlocks(spec: ConvSpec): ConvBlocksSpec {
+  const block = { stride: spec.variant === 'omniglot' ? 2 : 1, pool: spec.variant === 'miniimagenet' } as const;
+  return { kind: 'conv-blocks', inputShape: [...spec.inputShape], classes: spec.classes, filters: spec.filters, blocks: Array.from({ length: CONV_BLOCKS }, () => ({ ...block })) };
+}
+
+/** Spatial size after the blocks: 'same' convolutions and pools divide height and width by their strides, rounding up. */
+export function convFeatureShape(spec: ConvSpec | ConvBlocksSpec): [number, number, number] {
+  const arch = spec.kind === 'conv' ? convBlocks(spec) : spec;
+  let [h, w] = arch.inputShape;
+  for (const { stride, pool } of arch.blocks) {
+    [h, w] = [Math.ceil(h / stride), Math.ceil(w / stride)];
+    if (pool) [h, w] = [Math.ceil(h / 2), Math.ceil(w / 2)];
+  }
+  return [h, w, arch.filters];
 }
 
 /**

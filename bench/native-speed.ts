@@ -38,8 +38,9 @@ export interface KernelTimes {
  * `repeats` calls, as the peak is timed: what the core did, not how long other processes kept it waiting.
  */
 export function timeCnnKernel(addon: NativeExports, shape: CnnShape, steps: number, repeats: number): KernelTimes {
-  const { height: H, width: W, channels: C, filters: F, classes, stride: S, batch } = shape;
-  const dims = [H, W, C, F, classes, S] as const;
+  const { height: H, width: W, channels: C, filters: F, classes, stride: S, blocks, batch } = shape;
+  // The kernel's descriptor: block count, a bit mask of the stride-2 blocks, a bit mask of the pooling blocks (none here).
+  const dims = [H, W, C, F, classes, blocks, S === 2 ? (1 << blocks) - 1 : 0, 0] as const;
   const P = addon.cnn_param_count(...dims);
   const work = addon.cnn_work_floats(...dims, batch);
   const count = batch;

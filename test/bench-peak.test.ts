@@ -62,5 +62,5 @@ test("the paper's Omniglot CNN: 26.6 M multiply-adds forward per step of 10 imag
   assert.equal(f.convForward, 2 * 10 * 2656512);
   assert.equal(f.inputGradient, 2 * 10 * (2656512 - 14 * 14 * 9 * 64));
   const addon = LEVELS[0].skip ? undefined : nativeKernels();
-  if (addon) assert.equal(f.update / 10, addon.cnn_param_count(28, 28, 1, 64, 5, 2));
+  if (addon) assert.equal(f.update / 10, addon.cnn_param_count(28, 28, 1, 64, 5, 4, 0b1111, 0));
 });

@@ -187,3 +187,23 @@ test('dashboard: reptile train --dashboard shows a curve that grows while the ru
   await checkPng(join(shots, 'browser-dashboard.png'));
   assert.deepEqual(browser!.errors.filter((e) => !/ERR_CONNECTION_REFUSED|EventSource/.test(e)), []);
 });
+
+test('dashboard: a page opened before its run has written anything waits for the run, then shows it', { skip: noChromium }, async () => {
+  // `train --dashboard` prints its address before the run directory exists (the server starts
+  // first, so that a busy port fails before anything is trained); a page opened at once used to
+  // find no run to follow and stayed empty. Here the run does not exist at all when the page opens.
+  const runs = join(root, 'runs-later');
+  await mkdir(runs, { recursive: true });
+  const served = await startServed(['dashboard', runs, '--port', '0']);
+  try {
+    const page = browser!.page;
+    await page.goto(`${served.url.replace(/dashboard\.html.*$/, '').replace(/\/?$/, '/')}dashboard.html?run=later`, { timeout: 120_000 });
+    await runOk(['train', 'sine', '--meta-iters', '200', '--eval-interval', '100', '--eval-interval-samples', '5', '--eval-samples', '10', '--baseline', 'none', '--out', join(runs, 'later')]);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+    await page.waitForFunction(() => Number(document.querySelector('#chart')!.getAttribute('data-points')) >= 2, undefined, { timeout: 120_000 });
+    // The page may have found the run while it trained: it follows it to its end.
+    await page.waitForSelector('tr[data-run="later"][data-state="finished"]', { timeout: 120_000 });
+  } finally {
+    served.child.kill();
+  }
+});

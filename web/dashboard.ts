@@ -111,9 +111,25 @@ function listen(name: string): void {
   };
 }
 
+/**
+ * The runs, once the one named by ?run= is readable: `train --dashboard` prints its address before
+ * the run has written its config.json (the server starts first, so that a busy port fails before
+ * anything is trained), and a page opened at once would otherwise find no run to follow.
+ */
+async function runsWith(wanted: string | null): Promise<RunEntry[]> {
+  const patienceMs = 120_000;
+  const started = Date.now();
+  for (;;) {
+    const list = await fetchJson<RunEntry[]>('runs.json');
+    const run = wanted === null ? undefined : list.find((r) => r.name === wanted);
+    if (wanted === null || (run !== undefined && run.state !== 'error') || Date.now() - started > patienceMs) return list;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 async function main(): Promise<void> {
-  runs = await fetchJson<RunEntry[]>('runs.json');
   const wanted = new URLSearchParams(location.search).get('run');
+  runs = await runsWith(wanted);
   for (const r of runs) if ((wanted ? r.name === wanted : true) && r.state !== 'error') selected.add(r.name);
   await Promise.all(runs.filter((r) => selected.has(r.name)).map(load));
   $('metric').addEventListener('change', renderChart);

@@ -154,24 +154,10 @@ export class BrokerLoop implements InnerLoop {
       if (version !== this.options.duplicateAtVersion) await timed(this.publish(version, blob, tasks, all));
       else for (const c of all) for (const copy of [undefined, 'copy']) await timed(this.publish(version, blob, tasks, [c], copy));
       while (missing().length > 0) {
-        // Read each result that is in, once; a taken result is replaced by a marker, so that a
-        // later delivery's SET NX fails and counts as a duplicate.
+        // Read each result that is in, once (takeResult).
         for (const c of missing()) {
-          const key = this.keys.result(this.generation, version, c);
-          const bytes = await timed(this.redis.getBuffer(key));
-          if (!bytes || bytes.length <= TAKEN.length) continue;
-          const got = decode<ChunkResultBlob>(bytes);
-          const refused = buildMismatch(got, `worker ${got.worker}`);
-          if (refused) {
-            // Removed, so that a worker of this build can write the chunk's result.
-            await timed(this.redis.del(key));
-            await timed(this.redis.incr(this.keys.refused));
-            this.options.log(`ignored chunk ${c} of meta-iteration ${version}: ${refused}`);
-            await timed(this.publish(version, blob, tasks, [c], `retry${++this.retries}`));
-            continue;
-          }
-          await timed(this.redis.set(key, TAKEN, 'KEEPTTL'));
-          results[c] = got.result;
+          const result = await this.takeResult(version, c, timed, () => this.publish(version, blob, tasks, [c], `retry${++this.retries}`));
+          if (result) results[c] = result;
         }
         if (missing().length === 0) break;
         if (Date.now() >= deadline) throw new DeadlineError();
@@ -220,23 +206,13 @@ export class BrokerLoop implements InnerLoop {
       while (collected.length < tasks.length) {
         for (const o of [...this.outstanding]) {
           if (collected.length === tasks.length) break;
-          const key = this.keys.result(this.generation, o.version, o.chunk);
-          const bytes = await timed(this.redis.getBuffer(key));
-          if (!bytes || bytes.length <= TAKEN.length) continue;
-          const got = decode<ChunkResultBlob>(bytes);
-          const refused = buildMismatch(got, `worker ${got.worker}`);
-          if (refused) {
-            // As in the barrier: removed, counted, and the chunk queued again (it stays outstanding).
-            await timed(this.redis.del(key));
-            await timed(this.redis.incr(this.keys.refused));
-            this.options.log(`ignored chunk ${o.chunk} of meta-iteration ${o.version}: ${refused}`);
-            if (o.version === version) await timed(this.publish(version, blob, tasks, [o.chunk], `retry${++this.retries}`));
-            continue;
-          }
-          await timed(this.redis.set(key, TAKEN, 'KEEPTTL'));
+          // A refused chunk of this version is queued again (it stays outstanding); an older one is not re-published.
+          const requeue = o.version === version ? () => this.publish(version, blob, tasks, [o.chunk], `retry${++this.retries}`) : undefined;
+          const result = await this.takeResult(o.version, o.chunk, timed, requeue);
+          if (!result) continue;
           this.outstanding.splice(this.outstanding.indexOf(o), 1);
           if (o.version < version) this.late.applied++;
-          collected.push({ ...o, result: got.result });
+          collected.push({ ...o, result });
         }
         if (collected.length === tasks.length) break;
         if (Date.now() >= deadline) throw new DeadlineError();
@@ -250,6 +226,29 @@ export class BrokerLoop implements InnerLoop {
     }
     collected.sort((a, b) => a.version - b.version || a.chunk - b.chunk);
     return collected.map((c) => c.result);
+  }
+
+  /**
+   * A chunk's result, read once: undefined when it is not in yet. A taken result is replaced by a
+   * marker, so that a later delivery's SET NX fails and counts as a duplicate. A result of another
+   * build is removed (so that a worker of this build can write the chunk's), counted and, with
+   * `requeue`, the chunk is queued again.
+   */
+  private async takeResult(version: number, chunk: number, timed: <T>(p: Promise<T>) => Promise<T>, requeue: (() => Promise<unknown>) | undefined): Promise<ChunkResult | undefined> {
+    const key = this.keys.result(this.generation, version, chunk);
+    const bytes = await timed(this.redis.getBuffer(key));
+    if (!bytes || bytes.length <= TAKEN.length) return undefined;
+    const got = decode<ChunkResultBlob>(bytes);
+    const refused = buildMismatch(got, `worker ${got.worker}`);
+    if (refused) {
+      await timed(this.redis.del(key));
+      await timed(this.redis.incr(this.keys.refused));
+      this.options.log(`ignored chunk ${chunk} of meta-iteration ${version}: ${refused}`);
+      if (requeue) await timed(requeue());
+      return undefined;
+    }
+    await timed(this.redis.set(key, TAKEN, 'KEEPTTL'));
+    return got.result;
   }
 
   /**

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { zipSync, type Zippable } from 'fflate';
 import { encode as encodePng } from 'fast-png';
 import { loadOmniglot, type LoadedOmniglot } from '../src/io/omniglot-files.js';
-import { readDatasetCache, writeDatasetCache, CACHE_FORMAT_VERSION } from '../src/io/dataset-cache.js';
+import { datasetCacheDir, readDatasetCache, userCacheDir, writeDatasetCache, CACHE_FORMAT_VERSION } from '../src/io/dataset-cache.js';
 import { DatasetError } from '../src/data/errors.js';
 
 function drawing(seed: number): Uint8Array {
@@ -202,6 +202,15 @@ test('default cache location: <dir>/.reptile-cache, else the user cache dir; fal
   const disabled = await loadOmniglot(dir, { cacheDir: false });
   assert.equal(disabled.cache.status, 'disabled');
   assert.equal(disabled.characters.length, 7);
+});
+
+test("the command line's cache: $REPTILE_CACHE_DIR when set and not empty, else the user cache dir", () => {
+  const env = { HOME: '/home/someone' };
+  assert.equal(datasetCacheDir({ ...env, REPTILE_CACHE_DIR: '/tmp/mine' }), '/tmp/mine');
+  assert.equal(datasetCacheDir(env), userCacheDir(env));
+  // An empty value is unset (it used to put the cache in the current directory).
+  assert.equal(datasetCacheDir({ ...env, REPTILE_CACHE_DIR: '' }), userCacheDir(env));
+  assert.equal(datasetCacheDir({ ...env, REPTILE_CACHE_DIR: '', XDG_CACHE_HOME: '/x' }), join('/x', 'reptile'));
 });
 
 test('extracted folders load like the archives and are keyed by their file list and contents', async () => {

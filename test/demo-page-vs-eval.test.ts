@@ -24,7 +24,7 @@ import { taskAccuracy } from '../src/eval/classification.js';
 import { storedClassSet, type ImageClassSet } from '../src/data/image-class.js';
 import { splitOmniglot } from '../src/data/splits.js';
 import { loadOmniglot } from '../src/io/omniglot-files.js';
-import { userCacheDir } from '../src/io/dataset-cache.js';
+import { datasetCacheDir } from '../src/io/dataset-cache.js';
 import { FewShotDemo, adaptationOf, decodeSamples, sampleCharacters, samplePageTask, type RunSettings } from '../src/demo/index.js';
 import type { Examples } from '../src/tasks/task.js';
 import { OMNIGLOT_DATA, omniglotRequirement } from './support/require.js';
@@ -137,7 +137,7 @@ for (const kind of Object.keys(MODELS)) {
 
 const skip = omniglotRequirement();
 test('Omniglot test characters: the page\'s first 8 sampled 1-shot tasks score the same on the page as in reptile eval, MLP and CNN', { skip, timeout: 600_000 }, async (t) => {
-  const data = await loadOmniglot(OMNIGLOT_DATA, { cacheDir: process.env.REPTILE_CACHE_DIR ?? userCacheDir() });
+  const data = await loadOmniglot(OMNIGLOT_DATA, { cacheDir: datasetCacheDir() });
   const split = splitOmniglot(data).test;
   for (const kind of Object.keys(MODELS)) {
     const { page, evaluation } = await bothPaths(split, MODELS[kind](), 8);

@@ -77,6 +77,12 @@ export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return home ? join(home, '.cache', 'reptile') : join(tmpdir(), 'reptile-cache');
 }
 
+/** The cache the command line uses: $REPTILE_CACHE_DIR, else the user's cache directory, never the data directory (it may be shared or read-only). */
+export function datasetCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  // An empty value means unset: '' would otherwise put the cache in the current directory.
+  return env.REPTILE_CACHE_DIR || userCacheDir(env);
+}
+
 /** Directories tried in order, for reading and for writing (see the module comment). */
 export function cacheDirectories(dataDir: string, cacheDir?: string | false): string[] {
   if (cacheDir === false) return [];

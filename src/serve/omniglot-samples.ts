@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { loadOmniglot } from '../io/omniglot-files.js';
-import { userCacheDir } from '../io/dataset-cache.js';
+import { datasetCacheDir } from '../io/dataset-cache.js';
 import { splitOmniglot } from '../data/splits.js';
 import { sampleCharacters, type OmniglotSamples } from '../demo/samples.js';
 import type { RunStatus } from './run-status.js';
@@ -16,7 +16,7 @@ export async function omniglotSamples(status: RunStatus, dataOverride?: string):
   if (config.benchmark !== 'omniglot') throw new Error(`${status.name} is not an Omniglot run`);
   const data = dataOverride ?? (typeof config.data === 'string' ? config.data : undefined);
   if (!data || !existsSync(resolve(data))) throw new Error(`the run's Omniglot data ${data ?? '(none recorded)'} is not here; pass --data DIR`);
-  const loaded = await loadOmniglot(resolve(data), { cacheDir: process.env.REPTILE_CACHE_DIR ?? userCacheDir() });
+  const loaded = await loadOmniglot(resolve(data), { cacheDir: datasetCacheDir() });
   const splits = splitOmniglot(loaded, {
     scheme: config.split === 'maml' ? 'maml' : 'reptile',
     ...(typeof config.splitSeed === 'number' ? { seed: config.splitSeed } : {}),

@@ -6,7 +6,8 @@ import type { BenchmarkSetup } from '../benchmark.js';
 import type { TrainConfig } from '../config.js';
 import { fewShotImageBenchmark } from './few-shot-images.js';
 import type { UserModel } from '../model-file.js';
-import { dataError, datasetCacheDir } from './omniglot.js';
+import { dataError } from './omniglot.js';
+import { datasetCacheDir } from '../../io/dataset-cache.js';
 
 export async function imagesBenchmark(config: TrainConfig, log: (line: string) => void, user?: UserModel): Promise<BenchmarkSetup> {
   let data;

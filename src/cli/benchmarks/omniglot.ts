@@ -2,17 +2,13 @@
 import { splitOmniglot } from '../../data/splits.js';
 import { DatasetError } from '../../data/errors.js';
 import { loadOmniglot } from '../../io/omniglot-files.js';
-import { userCacheDir } from '../../io/dataset-cache.js';
+import { datasetCacheDir } from '../../io/dataset-cache.js';
 import { UsageError } from '../errors.js';
 import type { BenchmarkSetup } from '../benchmark.js';
 import type { TrainConfig } from '../config.js';
 import { fewShotImageBenchmark } from './few-shot-images.js';
 import type { UserModel } from '../model-file.js';
 
-/** The dataset cache: the user's cache directory, never the data directory (it may be shared or read-only). */
-export function datasetCacheDir(): string {
-  return process.env.REPTILE_CACHE_DIR ?? userCacheDir();
-}
 
 /** Turns a dataset problem into a one-line usage error naming --data. */
 export function dataError(config: TrainConfig, error: unknown, hint = ''): never {

@@ -13,7 +13,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assertSameResults, checkpointAt, cliWith, killRunningClis, runKilledAt } from './support/cli.js';
+import { assertSameResults, checkpointAt, cliWith, killRunningClis, readJson, runKilledAt } from './support/cli.js';
+import { nativeCpuLevels } from '../src/kernels/fused-native.js';
 
 // dist/test/<this>.js -> the repository root is two levels up; the data sets are beside it.
 const SHARED = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'data');
@@ -65,6 +66,19 @@ describe('SIGKILL and --resume at the command line, per benchmark', () => {
   test('Omniglot CNN (fused CNN kernel, 2 threads): killed after meta-iteration 3 of 4, resumed from its checkpoint at 2', { skip: noOmniglot }, async () => {
     const flags = ['omniglot', '--data', OMNIGLOT, '--model', 'conv', '--workers', '2', '--meta-iters', '4', '--eval-interval', '2', '--eval-samples', '2', '--eval-interval-samples', '2', '--eval-iters', '2', '--checkpoint-interval', '2', '--baseline', 'none'];
     await assertResumedLikeUninterrupted('omniglot-cnn', flags, [['training:0:3', { phase: 0, iteration: 2 }]]);
+  });
+
+  test('Omniglot CNN resumed on another instruction-set level (REPTILE_CPU): config.json says which level ran from which iteration', { skip: noOmniglot || (nativeCpuLevels().length < 2 ? 'this CPU runs one level of the native addon' : false) }, async () => {
+    const levels = nativeCpuLevels();
+    const out = join(root, 'omniglot-cnn-moved');
+    const flags = ['omniglot', '--data', OMNIGLOT, '--model', 'conv', '--meta-iters', '4', '--eval-interval', '2', '--eval-samples', '2', '--eval-interval-samples', '2', '--eval-iters', '2', '--checkpoint-interval', '2', '--baseline', 'none', '--out', out];
+    await runKilledAt(['train', ...flags], 'training:0:3', env());
+    const other = levels[0];
+    await runOk(['train', '--resume', out], { env: { ...env().env, REPTILE_CPU: other } });
+    const config = await readJson(join(out, 'config.json'));
+    assert.equal(config.nativeCpuLevel, levels.at(-1));
+    assert.deepEqual(config.nativeCpuLevelResumed, [{ phase: 0, iteration: 2, level: other }]);
+    assert.ok(existsSync(join(out, 'summary.json')));
   });
 
   test('CLINC150 text: killed after meta-iteration 3 of 4, resumed from its checkpoint at 2', { skip: noClinc }, async () => {

@@ -21,7 +21,7 @@ import { adam } from '../src/nn/optimizers.js';
 import { minibatchIndices } from '../src/tasks/task.js';
 import { FusedCnn } from '../src/kernels/fused-cnn.js';
 import { CPU_LEVELS, cpuLevelRefusal, nativeCpuLevel } from '../src/kernels/fused-native.js';
-import { nativeCpuLevelUsed } from '../src/cli/cpu-level.js';
+import { nativeCpuLevelUsed, resumedCpuLevel } from '../src/cli/cpu-level.js';
 import { nativeLevels, runNativeAt } from './support/native-levels.js';
 import { assertOneLineUsageError, runCli } from './support/cli.js';
 
@@ -106,4 +106,15 @@ test('config.json records the level where the native CNN kernel runs, and nothin
   assert.deepEqual(nativeCpuLevelUsed({ training: 'fused-mlp', evaluation: 'fused-mlp' }), {});
   assert.deepEqual(nativeCpuLevelUsed({ training: 'fused-cnn-wasm', evaluation: 'tfjs' }), {});
   runNativeAt(levels[levels.length - 1]);
+});
+
+test('a resumed session on another level is added to config.json; the same level, or no native kernel, adds nothing', () => {
+  const at = { phase: 0, iteration: 500 };
+  assert.equal(resumedCpuLevel({ nativeCpuLevel: 'avx512' }, { nativeCpuLevel: 'avx512' }, at), undefined);
+  assert.equal(resumedCpuLevel({}, {}, at), undefined);
+  assert.deepEqual(resumedCpuLevel({ nativeCpuLevel: 'avx512' }, { nativeCpuLevel: 'avx2' }, at), { nativeCpuLevelResumed: [{ phase: 0, iteration: 500, level: 'avx2' }] });
+  const moved = { nativeCpuLevel: 'avx512' as const, nativeCpuLevelResumed: [{ phase: 0, iteration: 500, level: 'avx2' as const }] };
+  // Compared with the last level that ran, not the first.
+  assert.equal(resumedCpuLevel(moved, { nativeCpuLevel: 'avx2' }, { phase: 0, iteration: 900 }), undefined);
+  assert.deepEqual(resumedCpuLevel(moved, { nativeCpuLevel: 'avx512' }, { phase: 1, iteration: 0 })?.nativeCpuLevelResumed.at(-1), { phase: 1, iteration: 0, level: 'avx512' });
 });

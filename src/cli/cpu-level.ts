@@ -21,3 +21,23 @@ export function nativeCpuLevelUsed(innerLoopUsed: { training: string; evaluation
   const native = innerLoopUsed.training === 'fused-cnn-native' || innerLoopUsed.evaluation === 'fused-cnn-native';
   return native ? { nativeCpuLevel: nativeCpuLevel() } : {};
 }
+
+/** Where a resumed session ran another level than the run's record: the phase and iteration it continued from. */
+export interface ResumedCpuLevel {
+  phase: number;
+  iteration: number;
+  level: CpuLevel;
+}
+
+/**
+ * config.json's fields after a resumed session: `nativeCpuLevel` stays the level that started
+ * the run, and `nativeCpuLevelResumed` lists every later session that ran another level (a run
+ * moved to another CPU, or REPTILE_CPU), so the record says which level computed which part.
+ * Undefined when the level is the one last recorded (nothing to write).
+ */
+export function resumedCpuLevel(recorded: { nativeCpuLevel?: CpuLevel; nativeCpuLevelResumed?: ResumedCpuLevel[] }, used: { nativeCpuLevel?: CpuLevel }, at: { phase: number; iteration: number }): { nativeCpuLevelResumed: ResumedCpuLevel[] } | undefined {
+  const earlier = recorded.nativeCpuLevelResumed ?? [];
+  const last = earlier.at(-1)?.level ?? recorded.nativeCpuLevel;
+  if (used.nativeCpuLevel === undefined || used.nativeCpuLevel === last) return undefined;
+  return { nativeCpuLevelResumed: [...earlier, { ...at, level: used.nativeCpuLevel }] };
+}

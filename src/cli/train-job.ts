@@ -4,6 +4,7 @@
  * resumed run continues from with identical results, the model export, charts and summary.json.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Rng } from '../core/rng.js';
 import { useBackend } from '../core/backend.js';
 import { disposeParams, type ParamSet } from '../core/params.js';
@@ -25,7 +26,7 @@ import { runStreams } from './streams.js';
 import { startEvaluationThreads, type EvaluationThreads } from './evaluation-pool.js';
 import { createProgress } from './progress.js';
 import { runMetadata } from './metadata.js';
-import { nativeCpuLevelUsed } from './cpu-level.js';
+import { nativeCpuLevelUsed, resumedCpuLevel } from './cpu-level.js';
 import { UsageError } from './errors.js';
 import type { BenchmarkSetup } from './benchmark.js';
 import type { TrainConfig } from './config.js';
@@ -187,6 +188,13 @@ async function resumeRun(config: TrainConfig): Promise<RunStart> {
   return { runDir, state, checkpoint, finishedParams };
 }
 
+/** A resumed session on another instruction-set level than the run's record adds itself to config.json. */
+async function recordResumedCpuLevel(run: RunStart, setup: BenchmarkSetup, config: TrainConfig): Promise<void> {
+  const recorded = JSON.parse(await readFile(run.runDir.file(RUN_FILES.config), 'utf8'));
+  const update = resumedCpuLevel(recorded, nativeCpuLevelUsed(innerLoopUsed(config, setup)), { phase: run.state.phase, iteration: run.checkpoint!.iteration });
+  if (update) await run.runDir.writeConfig({ ...recorded, ...update });
+}
+
 /**
  * Trains each phase not finished yet (the algorithm, then its baseline), continuing the resumed
  * one from its checkpoint; returns every phase's learner (for the charts).
@@ -280,6 +288,7 @@ export async function runTrainJob(config: TrainConfig, setup: BenchmarkSetup, { 
     if (init) disposeParams(init.params);
     throw error;
   }
+  if (run.checkpoint) await recordResumedCpuLevel(run, setup, config);
   const theta0 = init?.params ?? setup.model.init(runStreams(config.seed).init);
   const learners: MetaLearner[] = [];
   let threaded: ThreadedInnerLoop | undefined;

@@ -116,7 +116,7 @@ const KEYS = new Set<string>(FLAGS.map((f) => f.key));
  * Keys that config.json records besides the settings (the run's place, backend and versions):
  * a run's config.json given back as --config is accepted, and these are ignored.
  */
-const RECORDED_KEYS = new Set(['classSplit', 'preset', 'benchmark', 'out', 'force', 'backendUsed', 'innerLoopUsed', 'nativeCpuLevel', 'modelSpec', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command', 'initFrom', 'initFromSha256']);
+const RECORDED_KEYS = new Set(['classSplit', 'preset', 'benchmark', 'out', 'force', 'backendUsed', 'innerLoopUsed', 'nativeCpuLevel', 'nativeCpuLevelResumed', 'modelSpec', 'packageVersion', 'tfjsVersion', 'nodeVersion', 'platform', 'startedAt', 'command', 'initFrom', 'initFromSha256']);
 
 /**
  * The complete configuration: benchmark defaults, then the --config file, then flags.

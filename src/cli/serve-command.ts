@@ -4,6 +4,8 @@
  * side, live while they train). Both bind 127.0.0.1 unless --host is given.
  */
 import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Command, Option } from 'commander';
 import { integer } from './parse.js';
@@ -50,6 +52,9 @@ export async function serveRuns(source: RunSource, flags: { host?: string; port?
   return server;
 }
 
+/** The shipped 5-way 1-shot Omniglot model (the paper's budget), served when no run is named. */
+export const SHIPPED_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'models', 'omniglot-5w1s');
+
 function existingDir(flag: string, dir: string): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${flag} ${dir}: no such directory`);
 }
@@ -71,14 +76,16 @@ export function registerServeCommands(program: Command): void {
   program
     .command('serve')
     .description("the in-browser demo for a run: draw (or sample) Omniglot symbols and adapt, or click sine points; --export writes it as static files")
-    .argument('<run-dir>', 'a directory written by reptile train')
+    .argument('[run-dir]', 'a directory written by reptile train (default: the shipped models/omniglot-5w1s)')
     .addOption(hostOption())
     .addOption(portOption(8080))
     .addOption(new Option('--data <dir>', "Omniglot data for the page's test characters (default: the run's --data)"))
     .addOption(new Option('--export <dir>', 'write the page and the run as static files to <dir> (new or empty) instead of serving'))
     .showSuggestionAfterError(false)
     .exitOverride()
-    .action(async (dir: string, flags: { host?: string; port: number; data?: string; export?: string }) => {
+    .action(async (given: string | undefined, flags: { host?: string; port: number; data?: string; export?: string }) => {
+      const dir = given ?? SHIPPED_MODEL_DIR;
+      if (given === undefined) console.log(`the shipped model ${dir} (5-way 1-shot Omniglot, 100000 meta-iterations)`);
       existingDir('serve', dir);
       const name = runName(dir);
       const status = await readRunStatus(name, dir);

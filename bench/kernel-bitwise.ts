@@ -2,7 +2,7 @@
  * A bit-for-bit check of the native CNN kernel against an earlier build of itself, for changes
  * that must not change a single bit of its results (loop orders, cache blocking, prefetching).
  * For a fixed set of architectures of the block family and fixed seeds, at every level this CPU
- * runs, it calls cnn_adapt (a few Adam and momentum steps) and cnn_predict on random inputs and
+ * runs and in the checked-in WebAssembly build (src/kernels/fused-cnn-wasm.ts), it calls cnn_adapt (a few Adam and momentum steps) and cnn_predict on random inputs and
  * keeps their outputs' bytes: the loss, the parameters and optimizer slots after the steps, the
  * logits.
  *
@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NativeMemory, nativeKernels } from '../src/kernels/fused-native.js';
+import { FUSED_CNN_MODULE, wasmMemory, type KernelMemory } from '../src/kernels/fused-wasm.js';
 import { Rng } from '../src/core/rng.js';
 import { allocator } from './native-speed.js';
 
@@ -49,13 +50,40 @@ if (!dir || (values.dump && values.compare)) {
 const addon = nativeKernels();
 if (!addon) throw new Error('the native addon is not built');
 
-/** The outputs' bytes of one case at the level that runs: every call's results, concatenated. */
-function run(c: Case, seed: number, kind: number, loss: number): Uint8Array {
-  const dims = [c.H, c.W, c.C, c.F, c.classes, c.blocks, c.stride2, c.pools] as const;
-  const P = addon!.cnn_param_count(...dims);
-  if (P === 0) throw new Error(`${c.name}: the kernel refuses the architecture`);
-  const work = Math.max(addon!.cnn_work_floats(...dims, c.batch), addon!.cnn_work_floats(...dims, c.count));
+/** The kernel's entry points, the addon's (at the level that runs) or the wasm build's, on their memory. */
+interface Kernel {
+  memory: KernelMemory;
+  paramCount(...arch: number[]): number;
+  workFloats(...archAndBatch: number[]): number;
+  adapt(...args: number[]): number;
+  predict(...args: number[]): void;
+}
+
+function nativeKernel(): Kernel {
   const memory = new NativeMemory();
+  return {
+    memory,
+    paramCount: (...a) => addon!.cnn_param_count(...a),
+    workFloats: (...a) => addon!.cnn_work_floats(...a),
+    adapt: (...a) => addon!.cnn_adapt(memory.buffer(), ...a),
+    predict: (...a) => addon!.cnn_predict(memory.buffer(), ...a),
+  };
+}
+
+function wasmKernel(): Kernel {
+  type Exports = { cnn_adapt(...a: number[]): number; cnn_predict(...a: number[]): void; cnn_param_count(...a: number[]): number; cnn_work_floats(...a: number[]): number };
+  const exports = FUSED_CNN_MODULE.instance<Exports & Parameters<typeof wasmMemory>[0]>();
+  if (!exports) throw new Error('the wasm build does not compile here');
+  return { memory: wasmMemory(exports), paramCount: exports.cnn_param_count, workFloats: exports.cnn_work_floats, adapt: exports.cnn_adapt, predict: exports.cnn_predict };
+}
+
+/** The outputs' bytes of one case: every call's results, concatenated. */
+function run(kernel: Kernel, c: Case, seed: number, kind: number, loss: number): Uint8Array {
+  const dims = [c.H, c.W, c.C, c.F, c.classes, c.blocks, c.stride2, c.pools] as const;
+  const P = kernel.paramCount(...dims);
+  if (P === 0) throw new Error(`${c.name}: the kernel refuses the architecture`);
+  const work = Math.max(kernel.workFloats(...dims, c.batch), kernel.workFloats(...dims, c.count));
+  const memory = kernel.memory;
   const alloc = allocator(memory);
   const inputs = c.count * c.H * c.W * c.C;
   const at = {
@@ -76,8 +104,8 @@ function run(c: Case, seed: number, kind: number, loss: number): Uint8Array {
   const rows = new Int32Array(buffer, at.rows, c.steps * c.batch);
   for (let i = 0; i < rows.length; i++) rows[i] = rng.int(c.count);
   floats(at.slot1, 2 * P).fill(0);
-  const total = addon!.cnn_adapt(buffer, ...dims, loss, kind, at.rates, 0.9, 0.5, 0.999, 1e-8, at.params, at.slot1, at.slot2, at.x, at.labels, at.rows, c.steps, c.batch, at.work, c.count);
-  addon!.cnn_predict(buffer, ...dims, at.params, at.x, c.count, at.logits, at.work);
+  const total = kernel.adapt(...dims, loss, kind, at.rates, 0.9, 0.5, 0.999, 1e-8, at.params, at.slot1, at.slot2, at.x, at.labels, at.rows, c.steps, c.batch, at.work, c.count);
+  kernel.predict(...dims, at.params, at.x, c.count, at.logits, at.work);
   const parts = [new Float64Array([total]), floats(at.params, P), floats(at.slot1, P), floats(at.slot2, P), floats(at.logits, c.count * c.classes)];
   const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
   const out = new Uint8Array(bytes);
@@ -92,12 +120,13 @@ function run(c: Case, seed: number, kind: number, loss: number): Uint8Array {
 if (values.dump) mkdirSync(dir, { recursive: true });
 let differences = 0;
 let compared = 0;
-for (const level of addon.cpu_levels()) {
-  addon.set_cpu_level(level);
+const levels = [...addon.cpu_levels(), 'wasm'];
+for (const level of levels) {
+  if (level !== 'wasm') addon.set_cpu_level(level as ReturnType<typeof addon.cpu_level>);
   for (const c of CASES)
     for (const [seed, kind, loss] of [[1, 2, 1], [2, 1, 0]]) {
       const file = join(dir, `${level}-${c.name}-${seed}.bin`);
-      const got = run(c, seed, kind, loss);
+      const got = run(level === 'wasm' ? wasmKernel() : nativeKernel(), c, seed, kind, loss);
       if (values.dump) {
         writeFileSync(file, got);
         continue;
@@ -110,7 +139,7 @@ for (const level of addon.cpu_levels()) {
       console.log(`${bad === 0 ? 'same' : 'DIFFERENT'}  ${level} ${c.name} seed ${seed} (${got.length} bytes${bad ? `, ${bad} differ` : ''})`);
     }
 }
-if (values.dump) console.log(`wrote ${addon.cpu_levels().length * CASES.length * 2} files to ${dir}`);
+if (values.dump) console.log(`wrote ${levels.length * CASES.length * 2} files to ${dir}`);
 else {
   console.log(`${compared - differences} of ${compared} cases bit-for-bit identical`);
   if (differences > 0) process.exit(1);

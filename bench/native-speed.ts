@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { NativeMemory, type NativeExports } from '../src/kernels/fused-native.js';
+import type { KernelMemory } from '../src/kernels/fused-wasm.js';
 import { Rng } from '../src/core/rng.js';
 import type { CnnShape } from './cnn-flops.js';
 
@@ -27,7 +28,7 @@ export function measurePeak(addon: NativeExports, seconds: number): Peak {
 }
 
 /** Hands out `memory`'s offsets one after another, each a whole number of 64-byte lines, growing it as needed. */
-export function allocator(memory: NativeMemory): (floats: number) => number {
+export function allocator(memory: KernelMemory): (floats: number) => number {
   let next = memory.start;
   return (floats) => {
     const at = next;

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { NativeMemory, type NativeExports } from '../src/kernels/fused-native.js';
+import type { KernelMemory } from '../src/kernels/fused-wasm.js';
 import { Rng } from '../src/core/rng.js';
 import type { CnnShape } from './cnn-flops.js';
 
@@ -26,6 +27,17 @@ export function measurePeak(addon: NativeExports, seconds: number): Peak {
   return { level: addon.cpu_level(), oneCore: addon.peak_gflops(seconds, 1), allCores: addon.peak_gflops(seconds, threads), threads };
 }
 
+/** Hands out `memory`'s offsets one after another, each a whole number of 64-byte lines, growing it as needed. */
+export function allocator(memory: KernelMemory): (floats: number) => number {
+  let next = memory.start;
+  return (floats) => {
+    const at = next;
+    next += 4 * Math.ceil(floats / 16) * 16;
+    memory.ensure(next);
+    return at;
+  };
+}
+
 export interface KernelTimes {
   /** CPU seconds of one forward pass over a batch (cnn_predict), and of one training step (cnn_adapt over `steps` steps, divided). */
   forward: number;
@@ -37,21 +49,15 @@ export interface KernelTimes {
  * and parameters (the time does not depend on the values). Each time is the CPU time of the best of
  * `repeats` calls, as the peak is timed: what the core did, not how long other processes kept it waiting.
  */
-export function timeCnnKernel(addon: NativeExports, shape: CnnShape, steps: number, repeats: number): KernelTimes {
+export function timeCnnKernel(addon: NativeExports, shape: CnnShape, steps: number, repeats: number, pools = 0): KernelTimes {
   const { height: H, width: W, channels: C, filters: F, classes, stride: S, blocks, batch } = shape;
-  // The kernel's descriptor: block count, a bit mask of the stride-2 blocks, a bit mask of the pooling blocks (none here).
-  const dims = [H, W, C, F, classes, blocks, S === 2 ? (1 << blocks) - 1 : 0, 0] as const;
+  // The kernel's descriptor: block count, a bit mask of the stride-2 blocks, a bit mask of the pooling blocks (`pools`: none by default).
+  const dims = [H, W, C, F, classes, blocks, S === 2 ? (1 << blocks) - 1 : 0, pools] as const;
   const P = addon.cnn_param_count(...dims);
   const work = addon.cnn_work_floats(...dims, batch);
   const count = batch;
   const memory = new NativeMemory();
-  let next = memory.start;
-  const alloc = (floats: number) => {
-    const at = next;
-    next += 4 * Math.ceil(floats / 16) * 16;
-    memory.ensure(next);
-    return at;
-  };
+  const alloc = allocator(memory);
   const at = {
     rates: alloc(steps), params: alloc(P), slot1: alloc(P), slot2: alloc(P), x: alloc(count * H * W * C),
     labels: alloc(count), rows: alloc(steps * batch), logits: alloc(count * classes), work: alloc(work),
